@@ -1,0 +1,107 @@
+"""Per-iteration metrics to a loopback `mlflow server`: the project's one-batch logging vs one
+`log_metric` call per point. Prints wall time and HTTP requests of each, side by side.
+
+Run with a baked project's interpreter, from its root (see `make bench`):
+    .venv/bin/python ../../../benchmarks/per_iteration_metrics.py
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import requests
+
+ROUNDS, METRICS = 500, 4
+PER_CALL_SAMPLE = 200  # per-call points actually sent; the full cost is extrapolated
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def count_requests() -> list[int]:
+    """Count every HTTP request the MLflow client sends."""
+    counter = [0]
+    send = requests.Session.send
+
+    def counting(self, request, **kwargs):
+        counter[0] += 1
+        return send(self, request, **kwargs)
+
+    requests.Session.send = counting
+    return counter
+
+
+def main() -> None:
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    work = Path(tempfile.mkdtemp())
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{work}/db.sqlite",
+         "--artifacts-destination", str(work / "artifacts")],
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        from importlib import import_module
+
+        import mlflow
+        from mlflow import MlflowClient
+
+        package = next(p.name for p in Path("src").iterdir() if (p / "tracking.py").exists())
+        tracking = import_module(f"{package}.tracking")
+
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient()
+        experiment = client.create_experiment("bench")
+        history = {
+            f"iter_metric_{m}": [1.0 / (r + 1 + m) for r in range(ROUNDS)] for m in range(METRICS)
+        }
+        counter = count_requests()
+
+        run = client.create_run(experiment).info.run_id
+        counter[0] = 0
+        started = time.perf_counter()
+        points = tracking.log_history(run, history)
+        batched, batched_requests = time.perf_counter() - started, counter[0]
+
+        run = client.create_run(experiment).info.run_id
+        counter[0] = 0
+        started = time.perf_counter()
+        for step in range(PER_CALL_SAMPLE):
+            client.log_metric(run, "iter_metric_0", 1.0 / (step + 1), step=step)
+        per_point = (time.perf_counter() - started) / PER_CALL_SAMPLE
+        per_call_requests = counter[0] / PER_CALL_SAMPLE
+        per_call = per_point * points
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait()
+    print(f"{ROUNDS} rounds x {METRICS} metrics = {points} points to a loopback mlflow server")
+    print(f"  project (one log_batch call): {batched:.3f} s, {batched_requests} HTTP requests")
+    print(
+        f"  log_metric per point:         {per_call:.1f} s ({per_point * 1000:.1f} ms/point, "
+        f"measured on {PER_CALL_SAMPLE}), {per_call_requests * points:.0f} HTTP requests"
+    )
+    print(f"  ratio per-call / batched:     {per_call / batched:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Refuse invalid template answers before cookiecutter writes anything (standard library only)."""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+
+# Rendered by cookiecutter; tests import this module unrendered and call validate() directly.
+ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
+
+MIN_PYTHON = (3, 11)
+MAX_PYTHON = (3, 13)
+LICENSES = ("MIT", "BSD-3-Clause", "Proprietary")
+# Importing the project package must not shadow the libraries it is built on.
+RESERVED_PACKAGES = frozenset(
+    {"mlflow", "dvc", "hydra", "omegaconf", "xgboost", "sklearn", "pandas", "numpy"}
+)
+
+SLUG_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+MODEL_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
+VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
+
+
+def _single_line(field: str, value: str) -> list[str]:
+    if not value.strip():
+        return [f"{field} must not be empty."]
+    if any(ch in value for ch in "\r\n\t\x00"):
+        return [f"{field} must be a single line without tabs or control characters."]
+    return []
+
+
+def _python_version(value: str) -> list[str]:
+    match = VERSION_RE.match(value)
+    lowest = ".".join(map(str, MIN_PYTHON))
+    highest = ".".join(map(str, MAX_PYTHON))
+    if not match:
+        return [f"python_version {value!r} must look like MAJOR.MINOR, e.g. {lowest!r}."]
+    if not MIN_PYTHON <= (int(match[1]), int(match[2])) <= MAX_PYTHON:
+        return [f"python_version {value!r} is not supported: choose {lowest} to {highest}."]
+    return []
+
+
+def validate(answers: dict[str, str]) -> list[str]:
+    """Return one message per invalid answer (empty when every answer is valid)."""
+    errors: list[str] = []
+    for field in ("project_name", "description", "author"):
+        errors += _single_line(field, answers[field])
+
+    slug = answers["project_slug"]
+    if not SLUG_RE.match(slug):
+        errors.append(
+            f"project_slug {slug!r} must be lowercase letters and digits in words joined by single "
+            "hyphens, starting with a letter (e.g. 'tumor-classifier')."
+        )
+
+    package = answers["package_name"]
+    if not (package.isidentifier() and PACKAGE_RE.match(package)):
+        errors.append(
+            f"package_name {package!r} must be a valid lowercase Python identifier: letters, "
+            "digits and underscores, starting with a letter (e.g. 'tumor_classifier')."
+        )
+    elif keyword.iskeyword(package) or keyword.issoftkeyword(package):
+        errors.append(f"package_name {package!r} is a Python keyword; choose another name.")
+    elif package in sys.stdlib_module_names or package in RESERVED_PACKAGES:
+        errors.append(
+            f"package_name {package!r} would shadow the module of that name; choose another name."
+        )
+
+    model_name = answers["registered_model_name"]
+    if not MODEL_NAME_RE.match(model_name):
+        errors.append(
+            f"registered_model_name {model_name!r} must start with a letter and use only letters, "
+            "digits, '.', '_' and '-' (at most 128 characters; no spaces, '/', ':' or '@', which "
+            "break models:/ URIs)."
+        )
+
+    errors += _python_version(answers["python_version"])
+
+    if answers["license"] not in LICENSES:
+        errors.append(f"license {answers['license']!r} must be one of: {', '.join(LICENSES)}.")
+    return errors
+
+
+def main() -> int:
+    errors = validate(json.loads(ANSWERS_JSON))
+    for message in errors:
+        print(f"ERROR: {message}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

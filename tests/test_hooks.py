@@ -1,0 +1,124 @@
+"""Hooks as modules: every refusal of pre_gen, and post_gen's git repository."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+from conftest import TEMPLATE, load_hook
+
+pre_gen = load_hook("pre_gen_project")
+post_gen = load_hook("post_gen_project")
+
+VALID = {
+    "project_name": "Tumor Classifier",
+    "project_slug": "tumor-classifier",
+    "package_name": "tumor_classifier",
+    "description": "A classifier.",
+    "author": "ML Team",
+    "python_version": "3.11",
+    "registered_model_name": "tumor-classifier",
+    "license": "MIT",
+}
+
+
+def errors_for(**changes: str) -> list[str]:
+    return pre_gen.validate({**VALID, **changes})
+
+
+def test_valid_answers_pass() -> None:
+    assert errors_for() == []
+    assert errors_for(project_name='Bob\'s "quoted" model', description='Say "hi"') == []
+    assert errors_for(registered_model_name="Team.Model_v2-final") == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("project_slug", "Tumor-Classifier", "lowercase"),
+        ("project_slug", "tumor classifier", "lowercase"),
+        ("project_slug", "tumor--classifier", "single"),
+        ("project_slug", "1-model", "starting with a letter"),
+        ("project_slug", "model'", "lowercase"),
+        ("package_name", "tumor-classifier", "valid lowercase Python identifier"),
+        ("package_name", "2model", "valid lowercase Python identifier"),
+        ("package_name", "my model", "valid lowercase Python identifier"),
+        ("package_name", "Model", "valid lowercase Python identifier"),
+        ("package_name", "class", "keyword"),
+        ("package_name", "match", "keyword"),
+        ("package_name", "json", "shadow"),
+        ("package_name", "mlflow", "shadow"),
+        ("registered_model_name", "my model", "no spaces"),
+        ("registered_model_name", "team/model", "no spaces"),
+        ("registered_model_name", "model@champion", "no spaces"),
+        ("registered_model_name", "", "must start with a letter"),
+        ("python_version", "3.9", "not supported"),
+        ("python_version", "3.10", "not supported"),
+        ("python_version", "3.14", "not supported"),
+        ("python_version", "4.0", "not supported"),
+        ("python_version", "3", "MAJOR.MINOR"),
+        ("python_version", "3.11.2", "MAJOR.MINOR"),
+        ("python_version", "three", "MAJOR.MINOR"),
+        ("license", "GPL", "must be one of"),
+        ("project_name", "", "must not be empty"),
+        ("project_name", "two\nlines", "single line"),
+        ("author", "   ", "must not be empty"),
+        ("description", "tab\there", "single line"),
+    ],
+)
+def test_each_invalid_answer_is_refused_naming_field_and_rule(
+    field: str, value: str, rule: str
+) -> None:
+    (message,) = errors_for(**{field: value})
+    assert message.startswith(field)
+    assert rule in message
+
+
+def test_versions_compare_numerically() -> None:
+    assert errors_for(python_version="3.12") == []
+    assert errors_for(python_version="3.13") == []
+    assert pre_gen.MIN_PYTHON < (3, 12) < pre_gen.MAX_PYTHON  # not "3.12" < "3.9" as strings
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"package_name": "class"}, {"python_version": "3.9"}, {"project_slug": "Bad Slug"}],
+)
+def test_refusal_happens_before_anything_is_written(tmp_path: Path, changes, capfd) -> None:
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context=changes, output_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+    field = next(iter(changes))
+    assert f"ERROR: {field}" in capfd.readouterr().err
+
+
+def test_post_gen_makes_a_repository_with_a_first_commit(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "file.txt").write_text("x\n")
+    monkeypatch.chdir(tmp_path)
+    assert "first commit" in post_gen.init_repository()
+    log = subprocess.run(["git", "log", "--oneline"], capture_output=True, text=True, check=True)
+    assert "Initial commit from ml-template" in log.stdout
+    assert "Already a git repository" in post_gen.init_repository()
+
+
+def test_post_gen_without_identity_stages_files(tmp_path: Path, monkeypatch) -> None:
+    for variable in ("AUTHOR", "COMMITTER"):
+        monkeypatch.delenv(f"GIT_{variable}_NAME")
+        monkeypatch.delenv(f"GIT_{variable}_EMAIL")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tuseConfigOnly = true\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "file.txt").write_text("x\n")
+    monkeypatch.chdir(project)
+    report = post_gen.init_repository()
+    assert "staged but not committed" in report
+    status = subprocess.run(["git", "status", "--short"], capture_output=True, text=True)
+    assert "file.txt" in status.stdout

@@ -1,0 +1,1 @@
+"""Training pipeline tracked with MLflow and versioned with DVC (see README.md)."""

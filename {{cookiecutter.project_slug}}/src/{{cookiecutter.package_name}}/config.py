@@ -1,0 +1,206 @@
+"""Typed configuration: compose `conf/` with Hydra or read `params.yaml`, then validate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+# Editable install (make setup): the package lives in <root>/src/<package>/.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
+PARAMS_FILE = "params.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the rule."""
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass
+class DataConfig:
+    name: str
+    raw_path: str
+    processed_dir: str
+    target: str
+    features: list[str]
+    test_size: float
+    valid_size: float
+    min_rows: int
+
+    def __post_init__(self) -> None:
+        _check(0 < self.test_size < 1, "data.test_size must be between 0 and 1")
+        _check(0 < self.valid_size < 1, "data.valid_size must be between 0 and 1")
+        _check(self.test_size + self.valid_size < 1, "data.test_size + data.valid_size must be < 1")
+        _check(len(self.features) > 0, "data.features must list at least one column")
+        _check(self.target not in self.features, "data.target must not be one of data.features")
+
+
+@dataclass
+class XGBoostConfig:
+    kind: str
+    n_estimators: int
+    max_depth: int
+    learning_rate: float
+    subsample: float
+    colsample_bytree: float
+    min_child_weight: float
+    reg_lambda: float
+    early_stopping_rounds: int
+    n_jobs: int
+
+    def __post_init__(self) -> None:
+        _check(self.n_estimators >= 1, "model.n_estimators must be >= 1")
+        _check(self.max_depth >= 1, "model.max_depth must be >= 1")
+        _check(0 < self.learning_rate <= 1, "model.learning_rate must be in (0, 1]")
+        _check(0 < self.subsample <= 1, "model.subsample must be in (0, 1]")
+        _check(0 < self.colsample_bytree <= 1, "model.colsample_bytree must be in (0, 1]")
+        _check(self.early_stopping_rounds >= 0, "model.early_stopping_rounds must be >= 0")
+
+
+@dataclass
+class LogisticRegressionConfig:
+    kind: str
+    C: float
+    max_iter: int
+    class_weight: str | None
+
+    def __post_init__(self) -> None:
+        _check(self.C > 0, "model.C must be > 0")
+        _check(self.max_iter >= 1, "model.max_iter must be >= 1")
+        _check(
+            self.class_weight in (None, "balanced"), "model.class_weight must be null or 'balanced'"
+        )
+
+
+MODEL_SCHEMAS: dict[str, type] = {
+    "xgboost": XGBoostConfig,
+    "logistic_regression": LogisticRegressionConfig,
+}
+
+
+@dataclass
+class TrackingConfig:
+    experiment_name: str
+    default_store: str
+    artifact_dir: str
+    preflight_timeout_s: float
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MetricThreshold:
+    direction: str
+    threshold: float
+    max_regression: float
+
+    def __post_init__(self) -> None:
+        _check(self.direction in ("greater", "lower"), "direction must be 'greater' or 'lower'")
+        _check(self.max_regression >= 0, "max_regression must be >= 0")
+
+
+@dataclass
+class ValidationConfig:
+    mode: str
+    metrics: dict[str, MetricThreshold]
+
+    def __post_init__(self) -> None:
+        _check(
+            self.mode in ("enforce", "dry-run"),
+            "registry.validation.mode must be 'enforce' or 'dry-run'",
+        )
+        _check(len(self.metrics) > 0, "registry.validation.metrics must not be empty")
+
+
+@dataclass
+class RegistryConfig:
+    model_name: str
+    alias: str
+    champion_alias: str
+    previous_alias: str
+    lock_timeout_s: float
+    validation: ValidationConfig
+
+    def __post_init__(self) -> None:
+        aliases = {self.alias, self.champion_alias, self.previous_alias}
+        _check(len(aliases) == 3, "registry aliases must be three different names")
+
+
+@dataclass
+class Config:
+    project: str
+    seed: int
+    data: DataConfig
+    model: XGBoostConfig | LogisticRegressionConfig
+    tracking: TrackingConfig
+    registry: RegistryConfig
+    raw: dict[str, Any]  # the composed configuration as plain data, for logging
+
+
+def _typed(schema: type, node: Any, key: str) -> Any:
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        full_key = f"{key}.{err.full_key}" if getattr(err, "full_key", None) else key
+        reason = str(getattr(err, "msg", err)).splitlines()[0]
+        raise ConfigError(f"invalid {full_key}: {reason}") from err
+
+
+def from_container(cfg: DictConfig | dict[str, Any]) -> Config:
+    """Validate a composed configuration (Hydra or params.yaml) into a typed Config."""
+    raw = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
+    assert isinstance(raw, dict)
+    missing = {"project", "seed", "data", "model", "tracking", "registry"} - raw.keys()
+    _check(not missing, f"configuration is missing top-level keys: {sorted(missing)}")
+    kind = raw["model"].get("kind")
+    _check(
+        kind in MODEL_SCHEMAS,
+        f"model.kind {kind!r} is not one of {sorted(MODEL_SCHEMAS)}; pick a file in conf/model/",
+    )
+    _check(isinstance(raw["seed"], int), "seed must be an integer")
+    return Config(
+        project=str(raw["project"]),
+        seed=raw["seed"],
+        data=_typed(DataConfig, raw["data"], "data"),
+        model=_typed(MODEL_SCHEMAS[kind], raw["model"], "model"),
+        tracking=_typed(TrackingConfig, raw["tracking"], "tracking"),
+        registry=_typed(RegistryConfig, raw["registry"], "registry"),
+        raw=raw,
+    )
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Config:
+    """Read the params file DVC stages use (composed from conf/ by `dvc exp run`)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run from the project root, where params.yaml lives.")
+    return from_container(OmegaConf.load(path))
+
+
+def compose(overrides: list[str] | None = None) -> DictConfig:
+    """Compose conf/ with Hydra overrides, exactly as `dvc exp run -S` does."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=overrides or [])
+
+
+def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten nested config into dotted keys, e.g. {'model.max_depth': '6'}."""
+    flat: dict[str, str] = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat

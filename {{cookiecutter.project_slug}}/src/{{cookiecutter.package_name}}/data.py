@@ -1,0 +1,183 @@
+"""Raw data: materialise, verify against DVC, load with schema checks, split."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from sklearn.model_selection import train_test_split
+
+from .config import DataConfig
+
+SPLITS = ("train", "valid", "test")
+
+
+class DataError(ValueError):
+    """The data is missing or does not match the configured schema."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tracked_md5(raw_path: str | Path) -> str | None:
+    """The md5 DVC records for `raw_path` in its `.dvc` file (None when not tracked)."""
+    dvc_file = Path(f"{raw_path}.dvc")
+    if not dvc_file.exists():
+        return None
+    outs = yaml.safe_load(dvc_file.read_text())["outs"]
+    return str(outs[0]["md5"])
+
+
+def materialize(path: str | Path) -> Path:
+    """Write the breast-cancer dataset shipped inside scikit-learn as a CSV, byte-for-byte stable.
+
+    Floats are written with Python's shortest round-trip repr, so the bytes (and the md5 that
+    DVC tracks) do not depend on the pandas version.
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer()
+    columns = [re.sub(r"\W+", "_", name.strip()).lower() for name in bunch.feature_names]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([*columns, "target"])
+        for row, target in zip(bunch.data, bunch.target, strict=True):
+            writer.writerow([*(repr(float(value)) for value in row), int(target)])
+    return path
+
+
+def dvc(*args: str) -> subprocess.CompletedProcess[str]:
+    local = Path(sys.executable).with_name("dvc")
+    executable = str(local) if local.exists() else (shutil.which("dvc") or "dvc")
+    return subprocess.run([executable, *args], capture_output=True, text=True, check=False)
+
+
+def fetch(cfg: DataConfig) -> str:
+    """Make the tracked raw data present: `dvc pull`, else materialise it and push it.
+
+    The materialised bytes must match the md5 in the `.dvc` file, so every machine trains on
+    exactly the tracked version. Returns what was done.
+    """
+    path = Path(cfg.raw_path)
+    expected = tracked_md5(path)
+    if expected is None:
+        raise DataError(f"{path}.dvc is missing: track the data with `dvc add {path}`.")
+    if path.exists() and file_md5(path) == expected:
+        return f"{path} is present (md5 {expected})."
+    if dvc("pull", f"{path}.dvc").returncode == 0 and file_md5(path) == expected:
+        return f"{path} pulled from the DVC remote (md5 {expected})."
+    materialize(path)
+    actual = file_md5(path)
+    if actual != expected:
+        raise DataError(
+            f"materialised {path} has md5 {actual}, but {path}.dvc tracks {expected}: "
+            "fetch the tracked version with `dvc pull` from the team remote."
+        )
+    for args in (("commit", "--force", f"{path}.dvc"), ("push", f"{path}.dvc")):
+        done = dvc(*args)
+        if done.returncode != 0:
+            raise DataError(f"`dvc {' '.join(args)}` failed: {done.stderr.strip()}")
+    return f"{path} materialised from scikit-learn and pushed to the DVC remote (md5 {actual})."
+
+
+def load_raw(cfg: DataConfig) -> pd.DataFrame:
+    """Load the raw CSV and check it against the configured schema."""
+    path = Path(cfg.raw_path)
+    if not path.exists():
+        raise DataError(
+            f"{path} is missing: run `dvc pull` (or `make data`) to fetch the tracked version."
+        )
+    frame = pd.read_csv(path)
+    validate(frame, cfg, str(path), min_rows=cfg.min_rows)
+    return frame
+
+
+def validate(
+    frame: pd.DataFrame, cfg: DataConfig, source: str, min_rows: int | None = None
+) -> None:
+    """Refuse schema drift: missing or unexpected columns, non-numeric features, a bad target."""
+    expected = [*cfg.features, cfg.target]
+    missing = [column for column in expected if column not in frame.columns]
+    unexpected = [column for column in frame.columns if column not in expected]
+    if missing or unexpected:
+        raise DataError(
+            f"{source} does not match data.features/data.target: "
+            f"missing columns {missing}, unexpected columns {unexpected}. "
+            "Update conf/data/ if the schema changed on purpose."
+        )
+    non_numeric = [c for c in cfg.features if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise DataError(f"{source}: feature columns must be numeric, got {non_numeric}.")
+    target = frame[cfg.target]
+    if target.isna().any():
+        raise DataError(f"{source}: target column {cfg.target!r} has missing values.")
+    if set(target.unique()) - {0, 1}:
+        labels = sorted(target.unique().tolist())
+        raise DataError(f"{source}: target {cfg.target!r} must be binary 0/1, got {labels}.")
+    if min_rows is not None and len(frame) < min_rows:
+        raise DataError(f"{source} has {len(frame)} rows; data.min_rows is {min_rows}.")
+
+
+def split(frame: pd.DataFrame, cfg: DataConfig, seed: int) -> Splits:
+    """Stratified train/valid/test split."""
+    rest, test = train_test_split(
+        frame, test_size=cfg.test_size, random_state=seed, stratify=frame[cfg.target]
+    )
+    train, valid = train_test_split(
+        rest,
+        test_size=cfg.valid_size / (1 - cfg.test_size),
+        random_state=seed,
+        stratify=rest[cfg.target],
+    )
+    return Splits(train=train, valid=valid, test=test)
+
+
+def load_splits(cfg: DataConfig, seed: int) -> Splits:
+    """Load and validate the raw data, then split it."""
+    return split(load_raw(cfg), cfg, seed)
+
+
+def write_splits(splits: Splits, directory: str | Path) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in SPLITS:
+        getattr(splits, name).to_csv(directory / f"{name}.csv", index=False)
+
+
+def read_splits(cfg: DataConfig) -> Splits:
+    """Read the prepared splits, re-checking their schema."""
+    directory = Path(cfg.processed_dir)
+    frames = {}
+    for name in SPLITS:
+        path = directory / f"{name}.csv"
+        if not path.exists():
+            raise DataError(f"{path} is missing: run `dvc repro prepare` first.")
+        frames[name] = pd.read_csv(path)
+        validate(frames[name], cfg, str(path))
+    return Splits(**frames)
+
+
+def features_and_target(frame: pd.DataFrame, cfg: DataConfig) -> tuple[pd.DataFrame, pd.Series]:
+    return frame[cfg.features], frame[cfg.target]

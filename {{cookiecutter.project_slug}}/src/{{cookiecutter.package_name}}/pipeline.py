@@ -1,0 +1,167 @@
+"""The pipeline steps shared by the DVC stages and the Hydra / `mlflow run` entry point."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import data, models, plots, registry, tracking
+from .config import Config, flatten
+from .evaluate import evaluate, feature_importance, roc_points
+from .train import train
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = Path("models/model")
+RUN_FILE = Path("models/run.json")
+METRICS_FILE = Path("reports/metrics.json")
+PLOTS_DIR = Path("reports/plots")
+FIGURES_DIR = Path("reports/figures")
+
+
+@dataclass
+class Report:
+    metrics: dict[str, float]
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Figure]
+
+
+@dataclass
+class Summary:
+    run_id: str
+    run_name: str
+    metrics: dict[str, float]
+    model_name: str
+    version: str
+    alias: str
+    url: str | None
+
+    def __str__(self) -> str:
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(self.metrics.items()) if "test" in k)
+        lines = [
+            f"Run:     {self.run_name} ({self.run_id})",
+            f"Metrics: {shown}",
+            f"Model:   models:/{self.model_name}/{self.version} (alias @{self.alias})",
+        ]
+        if self.url:
+            lines.append(f"UI:      {self.url}")
+        return "\n".join(lines)
+
+
+def fit_and_log(cfg: Config, splits: data.Splits, run_id: str) -> tuple[Any, str]:
+    """Train and log config, lineage, per-iteration metrics and the model; return model, URI."""
+    tracking.log_tags(run_id, tracking.lineage_tags(cfg))
+    tracking.log_params(run_id, flatten(cfg.raw))
+    tracking.log_dataset(cfg, splits.train, "training")
+    tracking.log_dataset(cfg, splits.valid, "validation")
+    result = train(cfg, splits)
+    points = tracking.log_history(run_id, result.history)
+    log.info("Trained %s; %d per-iteration metric points in one batch", cfg.model.kind, points)
+    if result.best_iteration is not None:
+        mlflow.log_metric("best_iteration", result.best_iteration)
+    features, _ = data.features_and_target(splits.train, cfg.data)
+    info = models.log(result.model, cfg.model.kind, features)
+    return result.model, info.model_uri
+
+
+def report(cfg: Config, model: Any, splits: data.Splits) -> Report:
+    """Held-out metrics (valid and test), plot tables and figures."""
+    x_test, y_test = data.features_and_target(splits.test, cfg.data)
+    x_valid, y_valid = data.features_and_target(splits.valid, cfg.data)
+    test = evaluate(model, x_test, y_test, "test")
+    valid = evaluate(model, x_valid, y_valid, "valid")
+    roc = roc_points(test)
+    importance = feature_importance(model, cfg.data.features)
+    confusion = pd.DataFrame({"actual": test.y_true, "predicted": test.y_pred})
+    return Report(
+        metrics={**valid.metrics, **test.metrics},
+        tables={"roc": roc, "confusion": confusion, "importance": importance},
+        figures={
+            "confusion_matrix": plots.confusion_matrix(test),
+            "roc_curve": plots.roc_curve(roc, test.metrics["test_auc"]),
+            "feature_importance": plots.feature_importance(importance),
+        },
+    )
+
+
+def write_report(result: Report) -> None:
+    """The DVC metrics and plots files."""
+    METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    METRICS_FILE.write_text(json.dumps(result.metrics, indent=2, sort_keys=True) + "\n")
+    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    for name, table in result.tables.items():
+        table.to_csv(PLOTS_DIR / f"{name}.csv", index=False)
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    for name, figure in result.figures.items():
+        figure.savefig(FIGURES_DIR / f"{name}.png", dpi=100, bbox_inches="tight")
+
+
+def log_report_and_register(cfg: Config, result: Report, model_uri: str) -> Summary:
+    """Log metrics and plots to the active run, then register the model (the last step)."""
+    run = mlflow.active_run()
+    assert run is not None, "log_report_and_register needs an active MLflow run"
+    mlflow.log_metrics(result.metrics)
+    for name, figure in result.figures.items():
+        mlflow.log_figure(figure, f"plots/{name}.png")
+    for name, table in result.tables.items():
+        mlflow.log_table(table, f"plots/{name}.json")
+    version = registry.register(
+        model_uri, cfg.registry.model_name, cfg.registry.alias, run.info.run_id
+    )
+    finished = mlflow.get_run(run.info.run_id)
+    return Summary(
+        run_id=run.info.run_id,
+        run_name=finished.info.run_name,
+        metrics=result.metrics,
+        model_name=cfg.registry.model_name,
+        version=str(version.version),
+        alias=cfg.registry.alias,
+        url=tracking.run_url(finished),
+    )
+
+
+def run_job(cfg: Config) -> Summary:
+    """The whole pipeline in one MLflow run (Hydra entry, `mlflow run`, sweeps)."""
+    uri = tracking.connect(cfg)
+    splits = data.load_splits(cfg.data, cfg.seed)
+    with tracking.start_run(cfg, uri) as run:
+        model, model_uri = fit_and_log(cfg, splits, run.info.run_id)
+        return log_report_and_register(cfg, report(cfg, model, splits), model_uri)
+
+
+def stage_prepare(cfg: Config) -> None:
+    data.write_splits(data.load_splits(cfg.data, cfg.seed), cfg.data.processed_dir)
+
+
+def stage_train(cfg: Config) -> None:
+    """DVC train stage: one new run; the model directory and run id are the stage outputs."""
+    uri = tracking.connect(cfg)
+    splits = data.read_splits(cfg.data)
+    with tracking.start_run(cfg, uri) as run:
+        model, model_uri = fit_and_log(cfg, splits, run.info.run_id)
+        features, _ = data.features_and_target(splits.train, cfg.data)
+        models.save(model, cfg.model.kind, MODEL_DIR, features)
+        RUN_FILE.write_text(
+            json.dumps({"run_id": run.info.run_id, "model_uri": model_uri}, indent=2) + "\n"
+        )
+
+
+def stage_evaluate(cfg: Config) -> Summary:
+    """DVC evaluate stage: metrics and plots for the train stage's run, then registration."""
+    tracking.connect(cfg)
+    if not RUN_FILE.exists():
+        raise FileNotFoundError(f"{RUN_FILE} is missing: run `dvc repro train` first.")
+    produced = json.loads(RUN_FILE.read_text())
+    splits = data.read_splits(cfg.data)
+    model = models.load(cfg.model.kind, MODEL_DIR)
+    result = report(cfg, model, splits)
+    write_report(result)
+    with tracking.resume_run(produced["run_id"]):
+        return log_report_and_register(cfg, result, produced["model_uri"])

@@ -1,0 +1,38 @@
+"""Figures logged to MLflow and saved for DVC plots (plain Figures: pyplot keeps no state)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay
+
+from .evaluate import Evaluation
+
+
+def confusion_matrix(evaluation: Evaluation) -> Figure:
+    figure = Figure(figsize=(5, 4.5))
+    axis = figure.subplots()
+    ConfusionMatrixDisplay.from_predictions(
+        evaluation.y_true, evaluation.y_pred, ax=axis, colorbar=False
+    )
+    axis.set_title("Confusion matrix (test)")
+    return figure
+
+
+def roc_curve(roc: pd.DataFrame, auc: float) -> Figure:
+    figure = Figure(figsize=(5, 5))
+    axis = figure.subplots()
+    axis.plot(roc["fpr"], roc["tpr"], label=f"AUC = {auc:.3f}")
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    axis.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC (test)")
+    axis.legend(loc="lower right")
+    return figure
+
+
+def feature_importance(importance: pd.DataFrame, top: int = 15) -> Figure:
+    head = importance.head(top).iloc[::-1]
+    figure = Figure(figsize=(6, 0.35 * len(head) + 1), layout="tight")
+    axis = figure.subplots()
+    axis.barh(head["feature"], head["importance"])
+    axis.set(xlabel="importance", title=f"Top {len(head)} features")
+    return figure

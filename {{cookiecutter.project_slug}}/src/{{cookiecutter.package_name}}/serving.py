@@ -1,0 +1,56 @@
+"""Serving: batch predictions with a registered model, and its Docker build context."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+
+class InputError(ValueError):
+    """The input does not match the model's signature; says which columns."""
+
+
+def predict_csv(model_uri: str, source: str | Path, destination: str | Path) -> int:
+    """Score a CSV with a registered model (e.g. models:/name@champion); return the rows.
+
+    Columns the signature does not know (an id, the label) are carried through unscored.
+    """
+    model = mlflow.pyfunc.load_model(model_uri)
+    schema = model.metadata.get_input_schema()
+    frame = pd.read_csv(source)
+    required = schema.input_names() if schema is not None else list(frame.columns)
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{source} lacks columns the model signature of {model_uri} requires: {missing}"
+        )
+    features = frame[required]
+    scored = frame.assign(prediction=model.predict(features))
+    raw = model.get_raw_model()
+    if hasattr(raw, "predict_proba"):
+        scored["probability"] = raw.predict_proba(features)[:, 1]
+    Path(destination).parent.mkdir(parents=True, exist_ok=True)
+    scored.to_csv(destination, index=False)
+    return len(scored)
+
+
+def image_ref(repository: str, name: str, version: str) -> str:
+    """The image reference for a model version, lowercase as OCI requires.
+
+    e.g. ghcr.io/Org/Repo + my-model v3 -> ghcr.io/org/repo/my-model:v3
+    """
+    return f"{repository.rstrip('/')}/{name}:v{version}".lower()
+
+
+def dockerfile(model_uri: str, output: str | Path) -> Path:
+    """`mlflow models generate-dockerfile`: a build context serving `model_uri` on :8080."""
+    subprocess.run(
+        [sys.executable, "-m", "mlflow", "models", "generate-dockerfile",
+         "--model-uri", model_uri, "--output-directory", str(output), "--env-manager", "local"],
+        check=True,
+    )  # fmt: skip
+    return Path(output) / "Dockerfile"

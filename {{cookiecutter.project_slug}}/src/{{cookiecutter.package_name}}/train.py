@@ -1,0 +1,74 @@
+"""The pure training core: configuration and data in, fitted model and history out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from xgboost import XGBClassifier
+
+from .config import Config, LogisticRegressionConfig, XGBoostConfig
+from .data import Splits, features_and_target
+
+EVAL_METRICS = ("logloss", "auc")
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    # Per-iteration evaluation metrics, e.g. {"iter_valid_auc": [0.91, 0.93, ...]}; empty when
+    # the model has no iterations to report.
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_iteration: int | None = None
+
+
+def _xgboost(cfg: XGBoostConfig, seed: int, splits: Splits, data_cfg: Any) -> TrainResult:
+    x_train, y_train = features_and_target(splits.train, data_cfg)
+    x_valid, y_valid = features_and_target(splits.valid, data_cfg)
+    model = XGBClassifier(
+        n_estimators=cfg.n_estimators,
+        max_depth=cfg.max_depth,
+        learning_rate=cfg.learning_rate,
+        subsample=cfg.subsample,
+        colsample_bytree=cfg.colsample_bytree,
+        min_child_weight=cfg.min_child_weight,
+        reg_lambda=cfg.reg_lambda,
+        early_stopping_rounds=cfg.early_stopping_rounds or None,
+        eval_metric=list(EVAL_METRICS),
+        n_jobs=cfg.n_jobs,
+        random_state=seed,
+        tree_method="hist",
+    )
+    model.fit(x_train, y_train, eval_set=[(x_train, y_train), (x_valid, y_valid)], verbose=False)
+    evals = model.evals_result()
+    history = {
+        f"iter_{split}_{metric}": [float(v) for v in values]
+        for split, key in (("train", "validation_0"), ("valid", "validation_1"))
+        for metric, values in evals[key].items()
+    }
+    best = getattr(model, "best_iteration", None) if cfg.early_stopping_rounds else None
+    return TrainResult(model=model, history=history, best_iteration=best)
+
+
+def _logistic_regression(
+    cfg: LogisticRegressionConfig, seed: int, splits: Splits, data_cfg: Any
+) -> TrainResult:
+    x_train, y_train = features_and_target(splits.train, data_cfg)
+    model: Pipeline = make_pipeline(
+        StandardScaler(),
+        LogisticRegression(
+            C=cfg.C, max_iter=cfg.max_iter, class_weight=cfg.class_weight, random_state=seed
+        ),
+    )
+    model.fit(x_train, y_train)
+    return TrainResult(model=model)
+
+
+def train(cfg: Config, splits: Splits) -> TrainResult:
+    """Fit the configured model on the train split (valid split for early stopping)."""
+    if isinstance(cfg.model, XGBoostConfig):
+        return _xgboost(cfg.model, cfg.seed, splits, cfg.data)
+    return _logistic_regression(cfg.model, cfg.seed, splits, cfg.data)

@@ -1,0 +1,181 @@
+"""The validation gate: a model version against the current champion, on held-out data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+
+from . import data, tracking
+from .config import Config, MetricThreshold
+from .evaluate import evaluate
+
+VERSION_RE = re.compile(r"^[1-9][0-9]{0,9}$")
+ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+STATUS_TAG = "validation.status"
+BASELINE_TAG = "validation.baseline_version"
+NO_CHAMPION = "none"
+
+
+class ValidationError(ValueError):
+    """The version cannot be validated (bad reference, schema mismatch); says why."""
+
+
+@dataclass
+class Check:
+    metric: str
+    rule: MetricThreshold
+    candidate: float
+    baseline: float | None
+
+    @property
+    def failures(self) -> list[str]:
+        sign = 1 if self.rule.direction == "greater" else -1  # +1: higher is better
+        reasons = []
+        if sign * (self.candidate - self.rule.threshold) < 0:
+            reasons.append(f"needs {'>=' if sign > 0 else '<='} {self.rule.threshold:g}")
+        if self.baseline is not None:
+            regression = sign * (self.baseline - self.candidate)
+            if regression > self.rule.max_regression:
+                reasons.append(
+                    f"{regression:.4f} worse than champion (max {self.rule.max_regression:g})"
+                )
+        return reasons
+
+
+@dataclass
+class Result:
+    model_name: str
+    version: str
+    baseline_version: str | None
+    checks: list[Check]
+    mode: str
+
+    @property
+    def passed(self) -> bool:
+        return all(not check.failures for check in self.checks)
+
+    def table(self) -> str:
+        """A Markdown table: one row per metric, candidate vs champion, and why it failed."""
+        champion = f"champion v{self.baseline_version}" if self.baseline_version else "champion"
+        rows = [
+            f"| metric | candidate v{self.version} | {champion} | rule | result |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for check in self.checks:
+            rule = check.rule
+            bound = ">=" if rule.direction == "greater" else "<="
+            baseline = "—" if check.baseline is None else f"{check.baseline:.4f}"
+            verdict = "; ".join(check.failures) or "pass"
+            rows.append(
+                f"| {check.metric} | {check.candidate:.4f} | {baseline} "
+                f"| {bound} {rule.threshold:g}, regression <= {rule.max_regression:g} "
+                f"| {verdict} |"
+            )
+        outcome = "PASSED" if self.passed else "FAILED"
+        rows.append("")
+        rows.append(f"Validation of {self.model_name} v{self.version}: {outcome} ({self.mode})")
+        return "\n".join(rows)
+
+
+def resolve(name: str, reference: str) -> ModelVersion:
+    """A version number or an alias (e.g. `challenger`) to a model version."""
+    client = MlflowClient()
+    if VERSION_RE.match(reference):
+        return client.get_model_version(name, reference)
+    if ALIAS_RE.match(reference):
+        return client.get_model_version_by_alias(name, reference)
+    raise ValidationError(
+        f"model reference {reference!r} is neither a version number nor an alias name"
+    )
+
+
+def champion(cfg: Config, name: str) -> ModelVersion | None:
+    client = MlflowClient()
+    aliases = client.get_registered_model(name).aliases
+    version = aliases.get(cfg.registry.champion_alias)
+    return None if version is None else client.get_model_version(name, str(version))
+
+
+def check_schema(model: mlflow.pyfunc.PyFuncModel, cfg: Config) -> None:
+    """The model's input signature must be exactly the configured features."""
+    schema = model.metadata.get_input_schema()
+    if schema is None:
+        raise ValidationError("the model has no input signature; log it with one")
+    inputs = schema.input_names()
+    missing = [c for c in cfg.data.features if c not in inputs]
+    unexpected = [c for c in inputs if c not in cfg.data.features]
+    if missing or unexpected:
+        raise ValidationError(
+            f"model signature does not match data.features: missing {missing}, "
+            f"unexpected {unexpected}"
+        )
+
+
+def score(cfg: Config, uri: str, test: pd.DataFrame) -> dict[str, float]:
+    model = mlflow.pyfunc.load_model(uri)
+    check_schema(model, cfg)
+    features, target = data.features_and_target(test, cfg.data)
+    return evaluate(model.get_raw_model(), features, target, "test").metrics
+
+
+def validate(cfg: Config, name: str, reference: str, mode: str | None = None) -> Result:
+    """Evaluate a version (and the champion) on the test split; log and record the verdict."""
+    mode = mode or cfg.registry.validation.mode
+    candidate = resolve(name, reference)
+    baseline = champion(cfg, name)
+    if baseline is not None and baseline.version == candidate.version:
+        raise ValidationError(f"v{candidate.version} is already the {cfg.registry.champion_alias}")
+    test = data.load_splits(cfg.data, cfg.seed).test
+    scores = score(cfg, f"models:/{name}/{candidate.version}", test)
+    base_scores = score(cfg, f"models:/{name}/{baseline.version}", test) if baseline else {}
+    checks = []
+    for metric, rule in cfg.registry.validation.metrics.items():
+        if metric not in scores:
+            raise ValidationError(f"unknown metric {metric!r}; known: {sorted(scores)}")
+        checks.append(Check(metric, rule, scores[metric], base_scores.get(metric)))
+    result = Result(name, str(candidate.version), baseline and str(baseline.version), checks, mode)
+    _record(cfg, result)
+    return result
+
+
+def _record(cfg: Config, result: Result) -> None:
+    """A validation run with the numbers; in enforce mode, the verdict on the version."""
+    experiment_id = tracking.ensure_experiment(cfg, mlflow.get_tracking_uri())
+    tags = {
+        "run_type": "validation",
+        "model_name": result.model_name,
+        "model_version": result.version,
+        "validation.mode": result.mode,
+        STATUS_TAG: "passed" if result.passed else "failed",
+    }
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=f"validate-{result.model_name}-v{result.version}",
+        tags=tags,
+    ) as run:
+        metrics = {f"candidate_{c.metric}": c.candidate for c in result.checks}
+        metrics.update(
+            {f"champion_{c.metric}": c.baseline for c in result.checks if c.baseline is not None}
+        )
+        mlflow.log_metrics(metrics)
+        mlflow.log_params(
+            {f"{c.metric}.{k}": v for c in result.checks for k, v in vars(c.rule).items()}
+            | {"baseline_version": result.baseline_version or NO_CHAMPION}
+        )
+        mlflow.log_text(result.table(), "validation.md")
+    if result.mode != "enforce":
+        return
+    client = MlflowClient()
+    version_tags = {
+        STATUS_TAG: tags[STATUS_TAG],
+        BASELINE_TAG: result.baseline_version or NO_CHAMPION,
+        "validation.run_id": run.info.run_id,
+    } | {f"validation.{c.metric}": f"{c.candidate:.6f}" for c in result.checks}
+    for key, value in version_tags.items():
+        client.set_model_version_tag(result.model_name, result.version, key, value)
+    client.update_model_version(result.model_name, result.version, description=result.table())

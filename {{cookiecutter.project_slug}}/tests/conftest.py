@@ -1,0 +1,89 @@
+"""Shared fixtures: a throw-away workspace with the raw data and its own tracking store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
+from {{ cookiecutter.package_name }}.data import materialize
+
+RAW = "data/raw/breast_cancer.csv"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cwd holding params.yaml, the raw data and its .dvc file; tracking into tmp_path."""
+    materialize(tmp_path / RAW)
+    shutil.copy(PROJECT_ROOT / f"{RAW}.dvc", tmp_path / f"{RAW}.dvc")
+    shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return tmp_path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_http(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 90) -> None:
+    """Poll `url` until it answers 200; fail with the server's log if it dies or times out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited:\n{log.read_text()[-5000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout_s}s:\n{log.read_text()[-5000:]}")
+
+
+@contextmanager
+def background(command: list[str], url: str, env: dict[str, str], cwd: Path) -> Iterator[None]:
+    """Start a server on loopback, wait until `url` answers, stop it (its process group).
+
+    The venv's bin folder goes first on PATH: MLflow's servers exec `uvicorn` by name.
+    The server logs to a file: a pipe nobody reads fills up and blocks a busy server.
+    """
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    log = Path(tempfile.mkstemp(prefix="server-", suffix=".log")[1])
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, cwd=cwd, env={**os.environ, "PATH": path, **env}, stdout=output,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_http(url, process, log)
+        yield
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.unlink(missing_ok=True)

@@ -1,0 +1,78 @@
+"""Configuration: conf/ is the single source, params.yaml mirrors it, bad input is refused."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from {{ cookiecutter.package_name }}.cli import mlflow_params_to_overrides
+from {{ cookiecutter.package_name }}.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    XGBoostConfig,
+    compose,
+    flatten,
+    from_container,
+    load_params,
+)
+
+
+def test_params_yaml_is_the_composition_of_conf() -> None:
+    composed = OmegaConf.to_container(compose(), resolve=True)
+    assert yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text()) == composed
+
+
+def test_mlproject_defaults_match_conf() -> None:
+    spec = yaml.safe_load((PROJECT_ROOT / "MLproject").read_text())
+    parameters = spec["entry_points"]["main"]["parameters"]
+    cfg = load_params(PROJECT_ROOT / "params.yaml")
+    assert parameters["model"]["default"] == cfg.model.kind
+    assert parameters["seed"]["default"] == str(cfg.seed)
+    command = spec["entry_points"]["main"]["command"]
+    assert all(name + "={" + name + "}" in command for name in parameters)
+
+
+def test_overrides_are_typed_and_validated() -> None:
+    cfg = from_container(compose(["model.max_depth=3", "seed=7"]))
+    assert isinstance(cfg.model, XGBoostConfig)
+    assert (cfg.model.max_depth, cfg.seed) == (3, 7)
+    assert flatten(cfg.raw)["model.max_depth"] == "3"
+
+
+def test_sklearn_model_group() -> None:
+    cfg = from_container(compose(["model=logistic_regression", "model.C=0.5"]))
+    assert cfg.model.kind == "logistic_regression"
+    assert cfg.model.C == 0.5
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.max_depth=deep", "invalid model.max_depth: Value 'deep'"),
+        ("model.max_depth=0", "model.max_depth must be >= 1"),
+        ("data.test_size=1.5", "data.test_size"),
+        ("model.kind=catboost", "model.kind 'catboost'"),
+    ],
+)
+def test_bad_values_name_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        from_container(compose([override]))
+
+
+def test_unknown_key_is_refused_by_hydra() -> None:
+    with pytest.raises(ConfigCompositionException, match=r"model\.max_dept"):
+        compose(["model.max_dept=3"])
+
+
+def test_mlflow_run_extra_params_become_overrides() -> None:
+    args = ["model=xgboost", "--model.max_depth", "4", "--multirun", "seed=1,2"]
+    assert mlflow_params_to_overrides(args) == [
+        "model=xgboost",
+        "model.max_depth=4",
+        "--multirun",
+        "seed=1,2",
+    ]
+    with pytest.raises(ConfigError, match="no value"):
+        mlflow_params_to_overrides(["--seed"])

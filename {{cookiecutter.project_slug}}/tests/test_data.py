@@ -1,0 +1,62 @@
+"""Data: the materialised CSV is the DVC-tracked version; drift and gaps fail clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, load_params
+from {{ cookiecutter.package_name }}.data import (
+    DataError,
+    file_md5,
+    load_raw,
+    materialize,
+    split,
+    tracked_md5,
+)
+
+CFG = load_params(PROJECT_ROOT / "params.yaml").data
+
+
+def test_materialised_bytes_match_the_tracked_md5(tmp_path: Path) -> None:
+    path = materialize(tmp_path / "data.csv")
+    assert file_md5(path) == tracked_md5(PROJECT_ROOT / CFG.raw_path)
+
+
+def test_missing_data_says_dvc_pull(workspace: Path) -> None:
+    Path(CFG.raw_path).unlink()
+    with pytest.raises(DataError, match="dvc pull"):
+        load_raw(CFG)
+
+
+def _rewrite(change) -> None:
+    frame = pd.read_csv(CFG.raw_path)
+    change(frame).to_csv(CFG.raw_path, index=False)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.drop(columns=["mean_radius"]), r"missing columns \['mean_radius'\]"),
+        (lambda f: f.assign(extra=1.0), r"unexpected columns \['extra'\]"),
+        (lambda f: f.assign(mean_area="big"), "must be numeric"),
+        (lambda f: f.assign(target=f["target"] + 1), "must be binary"),
+        (lambda f: f.head(50), "data.min_rows"),
+    ],
+)
+def test_schema_drift_is_refused(workspace: Path, change, message: str) -> None:
+    _rewrite(change)
+    with pytest.raises(DataError, match=message):
+        load_raw(CFG)
+
+
+def test_split_is_stratified_and_disjoint(workspace: Path) -> None:
+    frame = load_raw(CFG)
+    splits = split(frame, CFG, seed=1)
+    parts = [splits.train, splits.valid, splits.test]
+    assert sum(len(p) for p in parts) == len(frame)
+    assert len(set().union(*(set(p.index) for p in parts))) == len(frame)
+    rate = frame[CFG.target].mean()
+    assert all(abs(p[CFG.target].mean() - rate) < 0.05 for p in parts)

@@ -1,0 +1,105 @@
+"""End to end on small data: one MLflow run per job, everything logged, a model registered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from {{ cookiecutter.package_name }} import pipeline
+from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, compose, from_container
+from {{ cookiecutter.package_name }}.data import DataError
+
+pytestmark = pytest.mark.e2e
+SMALL = ["model.n_estimators=25", "model.early_stopping_rounds=0"]
+
+
+def _assert_complete_run(run_id: str, cfg, rounds: int | None) -> None:
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name.startswith(f"{cfg.project}-{cfg.model.kind}-")
+    assert run.data.params["data.target"] == "target"
+    for key in ("git.commit", "git.dirty", "data.dvc_md5", "team", "dataset_version"):
+        assert key in run.data.tags
+    assert run.data.tags["data.dvc_md5"] != "untracked"
+    assert {"test_auc", "test_f1", "valid_auc"} <= run.data.metrics.keys()
+    assert run.data.metrics["test_auc"] > 0.9
+    if rounds:
+        history = client.get_metric_history(run_id, "iter_valid_logloss")
+        assert [m.step for m in history] == list(range(rounds))
+    artifacts = {a.path for a in client.list_artifacts(run_id, "plots")}
+    assert {"plots/confusion_matrix.png", "plots/roc_curve.png"} <= artifacts
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} >= {"breast_cancer-training"}
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == cfg.tracking.experiment_name
+
+
+def _no_stray_mlruns(*roots: Path) -> None:
+    for root in roots:
+        assert not (root / "mlruns").exists(), f"stray mlruns/ in {root}"
+
+
+@pytest.mark.parametrize("model", ["xgboost", "logistic_regression"])
+def test_job_registers_a_challenger(workspace: Path, model: str) -> None:
+    overrides = SMALL if model == "xgboost" else ["model=logistic_regression"]
+    cfg = from_container(compose(overrides))
+    summary = pipeline.run_job(cfg)
+
+    _assert_complete_run(summary.run_id, cfg, 25 if model == "xgboost" else None)
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(cfg.registry.model_name, "challenger")
+    assert str(version.version) == summary.version
+    assert version.run_id == summary.run_id
+    loaded = mlflow.pyfunc.load_model(f"models:/{cfg.registry.model_name}@challenger")
+    sample = pd.read_csv(workspace / cfg.data.raw_path).drop(columns=[cfg.data.target]).head(3)
+    assert set(loaded.predict(sample)) <= {0, 1}
+    assert (workspace / "mlartifacts").is_dir()
+    _no_stray_mlruns(workspace, PROJECT_ROOT)
+
+
+def test_dvc_stages_share_one_run(workspace: Path) -> None:
+    cfg = from_container(compose(SMALL))
+    pipeline.stage_prepare(cfg)
+    pipeline.stage_train(cfg)
+    summary = pipeline.stage_evaluate(cfg)
+
+    produced = json.loads(Path("models/run.json").read_text())
+    assert produced["run_id"] == summary.run_id
+    _assert_complete_run(summary.run_id, cfg, 25)
+    metrics = json.loads(Path("reports/metrics.json").read_text())
+    assert metrics["test_auc"] == pytest.approx(summary.metrics["test_auc"])
+    assert {p.name for p in Path("reports/plots").iterdir()} == {
+        "roc.csv",
+        "confusion.csv",
+        "importance.csv",
+    }
+    runs = MlflowClient().search_runs([MlflowClient().get_run(summary.run_id).info.experiment_id])
+    assert len(runs) == 1
+    _no_stray_mlruns(workspace, PROJECT_ROOT)
+
+
+def test_bad_data_fails_before_any_run(workspace: Path) -> None:
+    cfg = from_container(compose(SMALL))
+    Path(cfg.data.raw_path).write_text("not,a,dataset\n1,2,3\n")
+    with pytest.raises(DataError, match="does not match"):
+        pipeline.run_job(cfg)
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
+
+
+def test_failed_run_registers_nothing(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = from_container(compose(SMALL))
+
+    def evaluation_fails(*args: object) -> None:
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr(pipeline, "report", evaluation_fails)
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        pipeline.run_job(cfg)
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.info.status == "FAILED"
+    assert MlflowClient().search_registered_models() == []

@@ -1,0 +1,83 @@
+"""Serving the champion: batch predictions, a real scoring server, the Docker build context."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import RAW, background, free_port
+
+from {{ cookiecutter.package_name }} import pipeline, registry, serving, validation
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.config import compose, from_container
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def champion(workspace: Path) -> str:
+    cfg = from_container(compose(["model.n_estimators=40", "model.learning_rate=0.3"]))
+    summary = pipeline.run_job(cfg)
+    validation.validate(cfg, cfg.registry.model_name, summary.version)
+    registry.promote(cfg, cfg.registry.model_name, summary.version)
+    return f"models:/{cfg.registry.model_name}@champion"
+
+
+def test_predict_scores_a_csv_with_the_champion(champion: str, workspace: Path) -> None:
+    rows = serving.predict_csv(champion, RAW, "predictions/out.csv")
+    scored = pd.read_csv("predictions/out.csv")
+    assert rows == len(scored) == len(pd.read_csv(RAW))
+    assert set(scored["prediction"]) <= {0, 1}
+    assert scored["probability"].between(0, 1).all()
+    assert (scored["prediction"] == scored["target"]).mean() > 0.9
+
+
+def test_predict_names_missing_columns(champion: str, workspace: Path) -> None:
+    pd.read_csv(RAW).drop(columns=["mean_radius", "worst_area"]).to_csv("bad.csv", index=False)
+    with pytest.raises(serving.InputError, match=r"\['mean_radius', 'worst_area'\]"):
+        serving.predict_csv(champion, "bad.csv", "out.csv")
+
+
+def test_mlflow_models_serve_answers(champion: str, workspace: Path) -> None:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", champion,
+        "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    sample = pd.read_csv(RAW).drop(columns=["target"]).head(3)
+    body = json.dumps({"dataframe_split": sample.to_dict(orient="split")}).encode()
+    with background(command, f"http://127.0.0.1:{port}/ping", {}, workspace):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            predictions = json.loads(response.read())["predictions"]
+    assert len(predictions) == 3 and set(predictions) <= {0, 1}
+
+
+def test_dockerfile_build_context_for_the_champion(champion: str, workspace: Path) -> None:
+    dockerfile = serving.dockerfile(champion, workspace / "build" / "serving")
+    text = dockerfile.read_text()
+    assert "model_dir" in text and "ENTRYPOINT" in text
+    assert (dockerfile.parent / "model_dir").is_dir()
+
+
+def test_dockerfile_command_publishes_the_image_reference(
+    champion: str, workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """What promote.yml's serving-image job runs: lowercase image ref as a step output."""
+    outputs = workspace / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    args = ["dockerfile", "--version", "1", "--output", "ctx", "--image-repo", "ghcr.io/Org/Repo"]
+    assert main(args) == 0
+    name = champion.removeprefix("models:/").split("@")[0]
+    assert outputs.read_text() == f"image=ghcr.io/org/repo/{name}:v1\n"
+    assert (workspace / "ctx" / "Dockerfile").exists()
+    assert main(["predict", "--input", "missing.csv", "--output", "out.csv"]) == 2
+    assert "missing.csv" in capsys.readouterr().err

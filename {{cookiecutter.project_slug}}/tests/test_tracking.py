@@ -1,0 +1,58 @@
+"""Tracking URI: one embedded default, fast failure on an unreachable server."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import free_port
+
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, load_params
+from {{ cookiecutter.package_name }}.tracking import TrackingError, artifact_location, connect, resolve_uri
+
+CFG = load_params(PROJECT_ROOT / "params.yaml")
+
+
+def test_default_is_the_sqlite_store_at_the_project_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri, embedded = resolve_uri(CFG)
+    assert embedded
+    assert uri == f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+    assert artifact_location(CFG, uri) == (PROJECT_ROOT / "mlartifacts").as_uri()
+
+
+def test_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert resolve_uri(CFG) == ("http://127.0.0.1:5000", False)
+    assert artifact_location(CFG, "http://127.0.0.1:5000") is None
+
+
+def test_unreachable_server_fails_fast_naming_the_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"  # a loopback port nobody listens on
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    started = time.monotonic()
+    with pytest.raises(TrackingError, match=f"{uri} is unreachable"):
+        connect(CFG)
+    assert time.monotonic() - started < 10
+
+
+def test_doctor_reports_each_problem_with_its_fix(workspace, capsys) -> None:
+    """In a folder that is not a git repository and has no DVC remote."""
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "✓ tracking URI: sqlite:///" in out
+    assert "✓ authentication: accepted" in out
+    assert "✓ artifact upload: stored under file://" in out
+    assert "✗ git: not a git repository\n    fix: git init" in out
+    assert "✗ DVC remote:" in out
+
+
+def test_doctor_on_an_unreachable_server(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    started = time.monotonic()
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ server reachable: MLflow tracking server http://127.0.0.1:9 is unreachable" in out
+    assert "authentication" not in out  # it would only repeat the first failure
+    assert time.monotonic() - started < 30
