@@ -11,7 +11,9 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from threading import Barrier
 
 import mlflow
 import pandas as pd
@@ -19,7 +21,7 @@ import pytest
 from conftest import RAW
 from team_server import Topology, available, bucket_keys, team_server
 
-from {{ cookiecutter.package_name }} import pipeline
+from {{ cookiecutter.package_name }} import pipeline, tracking
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import compose, from_container
 from {{ cookiecutter.package_name }}.data import file_md5, tracked_md5
@@ -94,6 +96,31 @@ def test_eight_concurrent_trainings(workspace: Path, topology: Topology, client)
     assert [code for code, _ in results] == [0] * 8, results[0][1][-3000:]
     runs = mlflow.search_runs(experiment_names=["load-test"], output_format="list")
     assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
+
+
+def test_runs_logging_the_same_new_dataset_at_once(
+    workspace: Path, topology: Topology, client
+) -> None:
+    """The store checks a dataset is absent, then inserts it: simultaneous first uses collide on
+    its key, and every run must still end up linked to the one dataset."""
+    cfg = from_container(compose([*SMALL, "tracking.experiment_name=dataset-race"]))
+    frame = pd.read_csv(RAW).head(50)
+    experiment_id = mlflow.set_experiment(cfg.tracking.experiment_name).experiment_id
+    start = Barrier(8)
+
+    def log_once(n: int) -> str:
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"race-{n}") as run:
+            start.wait()
+            tracking.log_dataset(cfg, frame, "training")
+            return run.info.run_id
+
+    with ThreadPoolExecutor(8) as pool:
+        run_ids = list(pool.map(log_once, range(8)))
+    names = {
+        tuple(d.dataset.name for d in mlflow.get_run(run_id).inputs.dataset_inputs)
+        for run_id in run_ids
+    }
+    assert names == {(f"{cfg.data.name}-training",)}
 
 
 def test_dvc_remote_on_the_object_store(workspace: Path, topology: Topology) -> None:

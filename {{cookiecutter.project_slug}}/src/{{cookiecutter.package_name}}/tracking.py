@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT_ID = "0"
 PARAM_BATCH = 100  # MLflow's limit of params per log_batch request
+# The store inserts a new dataset after checking it is absent, so concurrent runs logging the
+# same dataset can collide on its key; the failed call is rolled back and a retry links the
+# dataset the other run created.
+DATASET_KEY_CONFLICT = re.compile(r"unique constraint|UniqueViolation|IntegrityError", re.I)
+DATASET_ATTEMPTS = 3
 
 
 class TrackingError(RuntimeError):
@@ -254,7 +259,15 @@ def log_dataset(cfg: Config, frame: pd.DataFrame, context: str) -> None:
             name=f"{cfg.data.name}-{context}",
             digest=(tracked_md5(cfg.data.raw_path) or "")[:8] or None,
         )
-    mlflow.log_input(dataset, context=context)
+    for attempt in range(1, DATASET_ATTEMPTS + 1):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except mlflow.exceptions.MlflowException as error:
+            if attempt == DATASET_ATTEMPTS or not DATASET_KEY_CONFLICT.search(str(error)):
+                raise
+            log.info("dataset %s was created concurrently; linking it", dataset.name)
+            time.sleep(0.2 * attempt)
 
 
 def run_url(run: mlflow.entities.Run) -> str | None:
