@@ -66,8 +66,8 @@ def main() -> None:
         import mlflow
         from mlflow import MlflowClient
 
-        package = next(p.name for p in Path("src").iterdir() if (p / "tracking.py").exists())
-        tracking = import_module(f"{package}.tracking")
+        package = next(p.name for p in Path("src").iterdir() if (p / "spool.py").exists())
+        spool = import_module(f"{package}.spool")
 
         mlflow.set_tracking_uri(uri)
         client = MlflowClient()
@@ -80,7 +80,9 @@ def main() -> None:
         run = client.create_run(experiment).info.run_id
         counter[0] = 0
         started = time.perf_counter()
-        points = tracking.log_history(run, history)
+        metrics = spool.history_points(history)
+        spool.deliver_metrics(run, metrics)
+        points = len(metrics)
         batched, batched_requests = time.perf_counter() - started, counter[0]
 
         run = client.create_run(experiment).info.run_id

@@ -15,8 +15,8 @@ from conftest import DEFAULT_SLUG
 
 PACKAGE_FILES = [
     "__init__.py", "cli.py", "config.py", "data.py", "doctor.py", "evaluate.py", "models.py",
-    "pipeline.py", "plots.py", "registry.py", "serving.py", "tracking.py", "train.py",
-    "validation.py", "webhooks.py",
+    "pipeline.py", "plots.py", "registry.py", "serving.py", "spool.py", "tracking.py",
+    "train.py", "validation.py", "webhooks.py",
 ]  # fmt: skip
 EXPECTED_FILES = {
     ".dvc/.gitignore",
@@ -56,6 +56,7 @@ EXPECTED_FILES = {
     "tests/test_pipeline.py",
     "tests/test_promotion.py",
     "tests/test_serving.py",
+    "tests/test_spool.py",
     "tests/test_team_server.py",
     "tests/test_tracking.py",
     "tests/test_webhooks.py",

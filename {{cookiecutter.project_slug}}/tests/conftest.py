@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
-from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
+from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, Config
 from {{ cookiecutter.package_name }}.data import materialize
 
 RAW = "data/raw/breast_cancer.csv"
@@ -27,6 +28,9 @@ RAW = "data/raw/breast_cancer.csv"
 def _quiet_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    # `connect` sets these defaults in the environment; scope them to each test.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 
 
 @pytest.fixture
@@ -62,7 +66,9 @@ def wait_http(url: str, process: subprocess.Popen, log: Path, timeout_s: float =
 
 
 @contextmanager
-def background(command: list[str], url: str, env: dict[str, str], cwd: Path) -> Iterator[None]:
+def background(
+    command: list[str], url: str, env: dict[str, str], cwd: Path
+) -> Iterator[subprocess.Popen]:
     """Start a server on loopback, wait until `url` answers, stop it (its process group).
 
     The venv's bin folder goes first on PATH: MLflow's servers exec `uvicorn` by name.
@@ -77,7 +83,7 @@ def background(command: list[str], url: str, env: dict[str, str], cwd: Path) -> 
         )  # fmt: skip
     try:
         wait_http(url, process, log)
-        yield
+        yield process
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -87,3 +93,25 @@ def background(command: list[str], url: str, env: dict[str, str], cwd: Path) -> 
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.unlink(missing_ok=True)
+
+
+def assert_complete_run(run_id: str, cfg: Config, rounds: int | None) -> None:
+    """Finished, named, with params, lineage tags, metrics, history, plots and datasets."""
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name.startswith(f"{cfg.project}-{cfg.model.kind}-")
+    assert run.data.params["data.target"] == "target"
+    for key in ("git.commit", "git.dirty", "data.dvc_md5", "team", "dataset_version"):
+        assert key in run.data.tags
+    assert run.data.tags["data.dvc_md5"] != "untracked"
+    assert {"test_auc", "test_f1", "valid_auc"} <= run.data.metrics.keys()
+    assert run.data.metrics["test_auc"] > 0.9
+    if rounds:
+        history = client.get_metric_history(run_id, "iter_valid_logloss")
+        assert [m.step for m in history] == list(range(rounds))
+    artifacts = {a.path for a in client.list_artifacts(run_id, "plots")}
+    assert {"plots/confusion_matrix.png", "plots/roc_curve.png", "plots/roc.json"} <= artifacts
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} >= {"breast_cancer-training"}
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == cfg.tracking.experiment_name

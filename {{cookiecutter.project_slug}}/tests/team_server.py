@@ -10,8 +10,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +109,9 @@ class Topology:
     s3_env: dict[str, str]  # credentials only the server and DVC get
     username: str
     password: str
+    server: subprocess.Popen  # the mlflow server's process (its own process group)
+    # Start the mlflow server again (same command, port and stores), e.g. after killing it.
+    relaunch: Callable[[], AbstractContextManager[subprocess.Popen]]
 
 
 @contextmanager
@@ -147,8 +150,13 @@ def team_server(base: Path) -> Iterator[Topology]:
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(auth_ini)
         executable = [sys.executable, "-m", "mlflow", *command[1:]]
         uri = f"http://127.0.0.1:{port}"
-        with background(executable, f"{uri}/health", env, base):
-            yield Topology(uri, s3, s3_env, "admin", SECRETS["MLFLOW_AUTH_ADMIN_PASSWORD"])
+
+        def launch() -> AbstractContextManager[subprocess.Popen]:
+            return background(executable, f"{uri}/health", env, base)
+
+        with launch() as server:
+            password = SECRETS["MLFLOW_AUTH_ADMIN_PASSWORD"]
+            yield Topology(uri, s3, s3_env, "admin", password, server, launch)
 
 
 def _swap(text: str, addresses: dict[str, str]) -> str:

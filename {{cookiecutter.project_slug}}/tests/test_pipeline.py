@@ -8,6 +8,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from conftest import assert_complete_run
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }} import pipeline
@@ -16,27 +17,6 @@ from {{ cookiecutter.package_name }}.data import DataError
 
 pytestmark = pytest.mark.e2e
 SMALL = ["model.n_estimators=25", "model.early_stopping_rounds=0"]
-
-
-def _assert_complete_run(run_id: str, cfg, rounds: int | None) -> None:
-    client = MlflowClient()
-    run = client.get_run(run_id)
-    assert run.info.status == "FINISHED"
-    assert run.info.run_name.startswith(f"{cfg.project}-{cfg.model.kind}-")
-    assert run.data.params["data.target"] == "target"
-    for key in ("git.commit", "git.dirty", "data.dvc_md5", "team", "dataset_version"):
-        assert key in run.data.tags
-    assert run.data.tags["data.dvc_md5"] != "untracked"
-    assert {"test_auc", "test_f1", "valid_auc"} <= run.data.metrics.keys()
-    assert run.data.metrics["test_auc"] > 0.9
-    if rounds:
-        history = client.get_metric_history(run_id, "iter_valid_logloss")
-        assert [m.step for m in history] == list(range(rounds))
-    artifacts = {a.path for a in client.list_artifacts(run_id, "plots")}
-    assert {"plots/confusion_matrix.png", "plots/roc_curve.png"} <= artifacts
-    assert {i.dataset.name for i in run.inputs.dataset_inputs} >= {"breast_cancer-training"}
-    experiment = client.get_experiment(run.info.experiment_id)
-    assert experiment.name == cfg.tracking.experiment_name
 
 
 def _no_stray_mlruns(*roots: Path) -> None:
@@ -50,7 +30,7 @@ def test_job_registers_a_challenger(workspace: Path, model: str) -> None:
     cfg = from_container(compose(overrides))
     summary = pipeline.run_job(cfg)
 
-    _assert_complete_run(summary.run_id, cfg, 25 if model == "xgboost" else None)
+    assert_complete_run(summary.run_id, cfg, 25 if model == "xgboost" else None)
     client = MlflowClient()
     version = client.get_model_version_by_alias(cfg.registry.model_name, "challenger")
     assert str(version.version) == summary.version
@@ -70,7 +50,7 @@ def test_dvc_stages_share_one_run(workspace: Path) -> None:
 
     produced = json.loads(Path("models/run.json").read_text())
     assert produced["run_id"] == summary.run_id
-    _assert_complete_run(summary.run_id, cfg, 25)
+    assert_complete_run(summary.run_id, cfg, 25)
     metrics = json.loads(Path("reports/metrics.json").read_text())
     assert metrics["test_auc"] == pytest.approx(summary.metrics["test_auc"])
     assert {p.name for p in Path("reports/plots").iterdir()} == {

@@ -21,7 +21,7 @@ import pytest
 from conftest import RAW
 from team_server import Topology, available, bucket_keys, team_server
 
-from {{ cookiecutter.package_name }} import pipeline, tracking
+from {{ cookiecutter.package_name }} import pipeline, spool, tracking
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import compose, from_container
 from {{ cookiecutter.package_name }}.data import file_md5, tracked_md5
@@ -104,14 +104,14 @@ def test_runs_logging_the_same_new_dataset_at_once(
     """The store checks a dataset is absent, then inserts it: simultaneous first uses collide on
     its key, and every run must still end up linked to the one dataset."""
     cfg = from_container(compose([*SMALL, "tracking.experiment_name=dataset-race"]))
-    frame = pd.read_csv(RAW).head(50)
+    dataset = tracking.dataset(cfg, pd.read_csv(RAW).head(50), "training")
     experiment_id = mlflow.set_experiment(cfg.tracking.experiment_name).experiment_id
     start = Barrier(8)
 
     def log_once(n: int) -> str:
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"race-{n}") as run:
             start.wait()
-            tracking.log_dataset(cfg, frame, "training")
+            spool.deliver_dataset(run.info.run_id, dataset, "training")
             return run.info.run_id
 
     with ThreadPoolExecutor(8) as pool:

@@ -13,7 +13,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 
-from . import data, doctor, pipeline, registry, serving, tracking, validation, webhooks
+from . import data, doctor, pipeline, registry, serving, spool, tracking, validation, webhooks
 from .config import CONF_DIR, ConfigError, from_container, load_params
 
 # Hydra's own flags; any other `--key value` pair is a parameter `mlflow run` appended.
@@ -29,6 +29,7 @@ USER_ERRORS = (
     validation.ValidationError,
     registry.PromotionError,
     serving.InputError,
+    spool.SyncError,
     FileNotFoundError,
     MlflowException,
 )
@@ -90,6 +91,10 @@ def _run(options: argparse.Namespace) -> int:
         checks = doctor.diagnose(cfg)
         print("\n".join(map(str, checks)))
         return 0 if all(check.ok for check in checks) else 1
+    if options.command == "sync":
+        lines = spool.sync(cfg)
+        print("\n".join(lines) if lines else "Nothing to sync.")
+        return 0
     tracking.connect(cfg)
     name = getattr(options, "model", None) or cfg.registry.model_name
     if options.command == "init-tracking":
@@ -143,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("data", help="dvc pull the raw data, or materialise and push it")
     commands.add_parser("init-tracking", help="create the project's MLflow experiment")
     commands.add_parser("doctor", help="check tracking server, auth, artifacts, DVC remote, git")
+    commands.add_parser("sync", help="replay runs spooled while the tracking server was down")
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("--model", help="registered model name (default: registry.model_name)")
     check = commands.add_parser(

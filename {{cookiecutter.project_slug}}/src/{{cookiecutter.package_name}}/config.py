@@ -92,6 +92,9 @@ class TrackingConfig:
     default_store: str
     artifact_dir: str
     preflight_timeout_s: float
+    http_max_retries: int
+    http_backoff_s: int
+    spool_dir: str
     tags: dict[str, str] = field(default_factory=dict)
 
 

@@ -9,7 +9,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from . import data, tracking
+from . import data, spool, tracking
 from .config import Config
 
 
@@ -105,6 +105,18 @@ def _git_clean(cfg: Config) -> Check:
     return Check("git", True, "clean")
 
 
+def _spooled(cfg: Config) -> Check:
+    waiting = spool.pending(cfg)
+    if waiting:
+        return Check(
+            "spooled runs",
+            False,
+            f"{len(waiting)} run(s) recorded while the server was unreachable",
+            "make sync",
+        )
+    return Check("spooled runs", True, "none")
+
+
 # Each needs the one before it: after the first failure the rest would only echo it.
 TRACKING_CHECKS: tuple[Callable[[Config], Check], ...] = (_reachable, _authenticated, _artifacts)
 
@@ -116,4 +128,4 @@ def diagnose(cfg: Config) -> list[Check]:
         results.append(check(cfg))
         if not results[-1].ok:
             break
-    return [*results, _dvc_remote(cfg), _git_clean(cfg)]
+    return [*results, _spooled(cfg), _dvc_remote(cfg), _git_clean(cfg)]

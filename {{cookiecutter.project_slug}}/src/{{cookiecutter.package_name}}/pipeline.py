@@ -12,7 +12,7 @@ import mlflow
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import data, models, plots, registry, tracking
+from . import data, models, plots, spool, tracking
 from .config import Config, flatten
 from .evaluate import evaluate, feature_importance, roc_points
 from .train import train
@@ -39,36 +39,40 @@ class Summary:
     run_name: str
     metrics: dict[str, float]
     model_name: str
-    version: str
+    version: str | None  # None: the run is spooled until `sync`
     alias: str
     url: str | None
+    spooled: Path | None = None
 
     def __str__(self) -> str:
         shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(self.metrics.items()) if "test" in k)
+        model = f"models:/{self.model_name}/{self.version} (alias @{self.alias})"
         lines = [
             f"Run:     {self.run_name} ({self.run_id})",
             f"Metrics: {shown}",
-            f"Model:   models:/{self.model_name}/{self.version} (alias @{self.alias})",
+            f"Model:   {model if self.version else 'registers when the spooled run is synced'}",
         ]
         if self.url:
             lines.append(f"UI:      {self.url}")
+        if self.spooled:
+            lines.append(f"Spooled: {self.spooled} (tracking server unreachable): run `make sync`")
         return "\n".join(lines)
 
 
-def fit_and_log(cfg: Config, splits: data.Splits, run_id: str) -> tuple[Any, str]:
+def fit_and_log(cfg: Config, splits: data.Splits, run: spool.RunLogger) -> tuple[Any, str | None]:
     """Train and log config, lineage, per-iteration metrics and the model; return model, URI."""
-    tracking.log_tags(run_id, tracking.lineage_tags(cfg))
-    tracking.log_params(run_id, flatten(cfg.raw))
-    tracking.log_dataset(cfg, splits.train, "training")
-    tracking.log_dataset(cfg, splits.valid, "validation")
+    run.tags(tracking.lineage_tags(cfg))
+    run.params(flatten(cfg.raw))
+    run.dataset(tracking.dataset(cfg, splits.train, "training"), "training")
+    run.dataset(tracking.dataset(cfg, splits.valid, "validation"), "validation")
     result = train(cfg, splits)
-    points = tracking.log_history(run_id, result.history)
-    log.info("Trained %s; %d per-iteration metric points in one batch", cfg.model.kind, points)
+    points = spool.history_points(result.history)
+    run.metrics(points)
+    log.info("Trained %s; %d per-iteration metric points in one batch", cfg.model.kind, len(points))
     if result.best_iteration is not None:
-        mlflow.log_metric("best_iteration", result.best_iteration)
+        run.metrics(spool.metric_points({"best_iteration": result.best_iteration}))
     features, _ = data.features_and_target(splits.train, cfg.data)
-    info = models.log(result.model, cfg.model.kind, features)
-    return result.model, info.model_uri
+    return result.model, run.model(result.model, cfg.model.kind, features)
 
 
 def report(cfg: Config, model: Any, splits: data.Splits) -> Report:
@@ -103,27 +107,26 @@ def write_report(result: Report) -> None:
         figure.savefig(FIGURES_DIR / f"{name}.png", dpi=100, bbox_inches="tight")
 
 
-def log_report_and_register(cfg: Config, result: Report, model_uri: str) -> Summary:
-    """Log metrics and plots to the active run, then register the model (the last step)."""
-    run = mlflow.active_run()
-    assert run is not None, "log_report_and_register needs an active MLflow run"
-    mlflow.log_metrics(result.metrics)
+def log_report_and_register(
+    cfg: Config, result: Report, model_uri: str | None, run: spool.RunLogger
+) -> Summary:
+    """Log metrics and plots to the run, then register the model (the last step)."""
+    run.metrics(spool.metric_points(result.metrics))
     for name, figure in result.figures.items():
-        mlflow.log_figure(figure, f"plots/{name}.png")
+        run.figure(figure, f"plots/{name}.png")
     for name, table in result.tables.items():
-        mlflow.log_table(table, f"plots/{name}.json")
-    version = registry.register(
-        model_uri, cfg.registry.model_name, cfg.registry.alias, run.info.run_id
-    )
-    finished = mlflow.get_run(run.info.run_id)
+        run.table(table, f"plots/{name}.json")
+    version = run.register(model_uri, cfg.registry.model_name, cfg.registry.alias)
+    finished = None if run.offline else mlflow.get_run(run.run_id)
     return Summary(
-        run_id=run.info.run_id,
-        run_name=finished.info.run_name,
+        run_id=run.run_id,
+        run_name=finished.info.run_name if finished else run.run_name,
         metrics=result.metrics,
         model_name=cfg.registry.model_name,
-        version=str(version.version),
+        version=version,
         alias=cfg.registry.alias,
-        url=tracking.run_url(finished),
+        url=tracking.run_url(finished) if finished else None,
+        spooled=run.folder if run.offline else None,
     )
 
 
@@ -131,9 +134,9 @@ def run_job(cfg: Config) -> Summary:
     """The whole pipeline in one MLflow run (Hydra entry, `mlflow run`, sweeps)."""
     uri = tracking.connect(cfg)
     splits = data.load_splits(cfg.data, cfg.seed)
-    with tracking.start_run(cfg, uri) as run:
-        model, model_uri = fit_and_log(cfg, splits, run.info.run_id)
-        return log_report_and_register(cfg, report(cfg, model, splits), model_uri)
+    with spool.start_run(cfg, uri) as run:
+        model, model_uri = fit_and_log(cfg, splits, run)
+        return log_report_and_register(cfg, report(cfg, model, splits), model_uri, run)
 
 
 def stage_prepare(cfg: Config) -> None:
@@ -144,18 +147,16 @@ def stage_train(cfg: Config) -> None:
     """DVC train stage: one new run; the model directory and run id are the stage outputs."""
     uri = tracking.connect(cfg)
     splits = data.read_splits(cfg.data)
-    with tracking.start_run(cfg, uri) as run:
-        model, model_uri = fit_and_log(cfg, splits, run.info.run_id)
+    with spool.start_run(cfg, uri) as run:
+        model, model_uri = fit_and_log(cfg, splits, run)
         features, _ = data.features_and_target(splits.train, cfg.data)
         models.save(model, cfg.model.kind, MODEL_DIR, features)
-        RUN_FILE.write_text(
-            json.dumps({"run_id": run.info.run_id, "model_uri": model_uri}, indent=2) + "\n"
-        )
+        produced = {"run_id": run.run_id, "run_name": run.run_name, "model_uri": model_uri}
+        RUN_FILE.write_text(json.dumps(produced, indent=2) + "\n")
 
 
 def stage_evaluate(cfg: Config) -> Summary:
     """DVC evaluate stage: metrics and plots for the train stage's run, then registration."""
-    tracking.connect(cfg)
     if not RUN_FILE.exists():
         raise FileNotFoundError(f"{RUN_FILE} is missing: run `dvc repro train` first.")
     produced = json.loads(RUN_FILE.read_text())
@@ -163,5 +164,5 @@ def stage_evaluate(cfg: Config) -> Summary:
     model = models.load(cfg.model.kind, MODEL_DIR)
     result = report(cfg, model, splits)
     write_report(result)
-    with tracking.resume_run(produced["run_id"]):
-        return log_report_and_register(cfg, result, produced["model_uri"])
+    with spool.resume_run(cfg, produced["run_id"], produced["run_name"]) as run:
+        return log_report_and_register(cfg, result, produced["model_uri"], run)

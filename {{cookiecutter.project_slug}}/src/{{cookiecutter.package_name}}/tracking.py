@@ -6,19 +6,16 @@ import logging
 import os
 import re
 import subprocess
-import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset
 
 from .config import PROJECT_ROOT, Config
 from .data import tracked_md5
@@ -26,12 +23,6 @@ from .data import tracked_md5
 log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT_ID = "0"
-PARAM_BATCH = 100  # MLflow's limit of params per log_batch request
-# The store inserts a new dataset after checking it is absent, so concurrent runs logging the
-# same dataset can collide on its key; the failed call is rolled back and a retry links the
-# dataset the other run created.
-DATASET_KEY_CONFLICT = re.compile(r"unique constraint|UniqueViolation|IntegrityError", re.I)
-DATASET_ATTEMPTS = 3
 
 
 class TrackingError(RuntimeError):
@@ -86,6 +77,10 @@ def connect(cfg: Config) -> str:
     log.info("MLflow tracking URI: %s (%s)", uri, origin)
     preflight(uri, cfg.tracking.preflight_timeout_s)
     os.environ["MLFLOW_TRACKING_URI"] = uri
+    # MLflow's default retries take ~4 minutes to give up on a dead server; after these
+    # (unless set in the environment) a run spools instead (see spool.py).
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(cfg.tracking.http_max_retries))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", str(cfg.tracking.http_backoff_s))
     mlflow.set_tracking_uri(uri)
     if urlparse(uri).scheme == "sqlite":
         _initialise_sqlite(uri)
@@ -148,7 +143,7 @@ def next_run_name(cfg: Config, experiment_id: str) -> str:
     return f"{prefix}-{max(numbers, default=0) + 1}"
 
 
-def _check_attached(cfg: Config, run_id: str, uri: str) -> None:
+def check_attached(cfg: Config, run_id: str, uri: str) -> None:
     run = MlflowClient().get_run(run_id)
     name = cfg.tracking.experiment_name
     if run.info.experiment_id == DEFAULT_EXPERIMENT_ID:
@@ -163,55 +158,6 @@ def _check_attached(cfg: Config, run_id: str, uri: str) -> None:
             f"store {store}: the experiment was created by `mlflow run`. Create experiments with "
             "`make setup` first, or delete this one."
         )
-
-
-@contextmanager
-def start_run(cfg: Config, uri: str) -> Iterator[mlflow.ActiveRun]:
-    """One run per job: attach to the run `mlflow run` created, or start a named one."""
-    attached = os.environ.get("MLFLOW_RUN_ID")
-    if attached:
-        _check_attached(cfg, attached, uri)
-        experiment_id = MlflowClient().get_run(attached).info.experiment_id
-        with mlflow.start_run(run_id=attached) as run:
-            mlflow.set_tag("mlflow.runName", next_run_name(cfg, experiment_id))
-            yield run
-        return
-    experiment_id = ensure_experiment(cfg, uri)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    with mlflow.start_run(run_name=next_run_name(cfg, experiment_id)) as run:
-        yield run
-
-
-@contextmanager
-def resume_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
-    """Re-open a run a previous stage started (the DVC evaluate stage)."""
-    with mlflow.start_run(run_id=run_id) as run:
-        yield run
-
-
-def log_params(run_id: str, flat: dict[str, str]) -> None:
-    """Log the flattened config in batches of 100, skipping params already on the run.
-
-    `mlflow run` logs its -P parameters itself; MLflow refuses to change a logged value.
-    """
-    client = MlflowClient()
-    existing = client.get_run(run_id).data.params
-    params = [Param(k, v[:6000]) for k, v in flat.items() if k not in existing]
-    for start in range(0, len(params), PARAM_BATCH):
-        client.log_batch(run_id, params=params[start : start + PARAM_BATCH])
-
-
-def log_history(run_id: str, history: dict[str, list[float]]) -> int:
-    """Log per-iteration metrics in one batch call; return the number of points."""
-    now = int(time.time() * 1000)
-    points = [
-        Metric(key=name, value=value, timestamp=now, step=step)
-        for name, values in history.items()
-        for step, value in enumerate(values)
-    ]
-    if points:
-        MlflowClient().log_batch(run_id, metrics=points)
-    return len(points)
 
 
 def _git(*args: str) -> str | None:
@@ -244,30 +190,18 @@ def lineage_tags(cfg: Config) -> dict[str, str]:
     return tags
 
 
-def log_tags(run_id: str, tags: dict[str, str]) -> None:
-    MlflowClient().log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-
-
-def log_dataset(cfg: Config, frame: pd.DataFrame, context: str) -> None:
-    """Record dataset lineage (source path, DVC md5 as digest) on the active run."""
+def dataset(cfg: Config, frame: pd.DataFrame, context: str) -> Dataset:
+    """Dataset lineage for a split: source path, schema, profile, DVC md5 as digest."""
     with warnings.catch_warnings():  # MLflow registers two equivalent local-file sources
         warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
-        dataset = mlflow.data.from_pandas(
+        source = mlflow.data.from_pandas(
             frame,
             source=Path(cfg.data.raw_path).resolve().as_uri(),
             targets=cfg.data.target,
             name=f"{cfg.data.name}-{context}",
             digest=(tracked_md5(cfg.data.raw_path) or "")[:8] or None,
         )
-    for attempt in range(1, DATASET_ATTEMPTS + 1):
-        try:
-            mlflow.log_input(dataset, context=context)
-            return
-        except mlflow.exceptions.MlflowException as error:
-            if attempt == DATASET_ATTEMPTS or not DATASET_KEY_CONFLICT.search(str(error)):
-                raise
-            log.info("dataset %s was created concurrently; linking it", dataset.name)
-            time.sleep(0.2 * attempt)
+    return Dataset(**source.to_dict())
 
 
 def run_url(run: mlflow.entities.Run) -> str | None:
