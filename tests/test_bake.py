@@ -14,9 +14,9 @@ import yaml
 from conftest import DEFAULT_SLUG
 
 PACKAGE_FILES = [
-    "__init__.py", "cli.py", "config.py", "data.py", "doctor.py", "evaluate.py", "models.py",
-    "pipeline.py", "plots.py", "registry.py", "serving.py", "spool.py", "tracking.py",
-    "train.py", "validation.py", "webhooks.py",
+    "__init__.py", "cli.py", "compute.py", "config.py", "data.py", "doctor.py", "evaluate.py",
+    "models.py", "pipeline.py", "plots.py", "registry.py", "serving.py", "spool.py", "sweep.py",
+    "tracking.py", "train.py", "validation.py", "webhooks.py",
 ]  # fmt: skip
 EXPECTED_FILES = {
     ".dvc/.gitignore",
@@ -30,7 +30,11 @@ EXPECTED_FILES = {
     "Makefile",
     "README.md",
     "conf/config.yaml",
+    "conf/compute/dask.yaml",
+    "conf/compute/local.yaml",
     "conf/data/breast_cancer.yaml",
+    "conf/data/synthetic.yaml",
+    "conf/hparams_search/xgboost_optuna.yaml",
     "conf/model/logistic_regression.yaml",
     "conf/model/xgboost.yaml",
     "conf/registry/default.yaml",
@@ -52,11 +56,13 @@ EXPECTED_FILES = {
     "tests/conftest.py",
     "tests/team_server.py",
     "tests/test_config.py",
+    "tests/test_compute.py",
     "tests/test_data.py",
     "tests/test_pipeline.py",
     "tests/test_promotion.py",
     "tests/test_serving.py",
     "tests/test_spool.py",
+    "tests/test_sweep.py",
     "tests/test_team_server.py",
     "tests/test_tracking.py",
     "tests/test_webhooks.py",

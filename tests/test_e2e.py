@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,28 @@ def test_baked_project_lints_and_passes_its_own_tests(project: Path) -> None:
     out = sh(project, "make", "test")
     assert " passed" in out and " failed" not in out
     assert " skipped" not in out, "the team-server topology must run here, not be skipped"
+
+
+def test_dvc_queue_experiments_are_tagged_mlflow_runs(project: Path) -> None:
+    """`dvc exp run --queue -S` + `dvc queue start`: each experiment runs in a DVC temporary
+    workspace, yet lands in the project's one store as a run tagged with its name."""
+    sh(project, "dvc", "exp", "run", "--queue", "-S", "model.max_depth=3,5", "-S",
+       "model.n_estimators=20")  # fmt: skip
+    sh(project, "dvc", "queue", "start", "-j", "1")
+    deadline = time.monotonic() + 600
+    while re.search(r"\b(Queued|Running)\b", status := sh(project, "dvc", "queue", "status")):
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    tasks = re.findall(r"^[0-9a-f]{7}\s+([\w-]+)\s.*\s(\w+)$", status, re.MULTILINE)
+    assert sorted(state for _, state in tasks) == ["Success", "Success"], status
+
+    tagged = query(
+        project,
+        "SELECT t.value, p.value, r.status FROM tags t JOIN params p ON p.run_uuid = t.run_uuid "
+        "JOIN runs r ON r.run_uuid = t.run_uuid "
+        "WHERE t.key = 'dvc.exp_name' AND p.key = 'model.max_depth' ORDER BY p.value",
+    )
+    assert [(depth, state) for _, depth, state in tagged] == [("3", "FINISHED"), ("5", "FINISHED")]
+    assert {name for name, _, _ in tagged} == {name for name, _ in tasks}
+    assert not list((project / ".dvc").rglob("mlflow.db")), "a store inside DVC's workspaces"
+    assert not list(project.rglob("mlruns"))

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
 
@@ -25,12 +26,17 @@ RAW = "data/raw/breast_cancer.csv"
 
 
 @pytest.fixture(autouse=True)
-def _quiet_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_mlflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Telemetry off; each test's tracking URI comes from its own environment."""
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     # `connect` sets these defaults in the environment; scope them to each test.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    yield
+    # `connect` sets MLflow's process-wide URI, which would win over the next test's
+    # MLFLOW_TRACKING_URI; monkeypatch then restores the environment.
+    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture

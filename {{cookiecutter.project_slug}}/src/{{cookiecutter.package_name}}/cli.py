@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import warnings
 
 import hydra
 import mlflow
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 
 from . import data, doctor, pipeline, registry, serving, spool, tracking, validation, webhooks
-from .config import CONF_DIR, ConfigError, from_container, load_params
+from .config import CONF_DIR, ConfigError, compose, from_container, load_params
 
 # Hydra's own flags; any other `--key value` pair is a parameter `mlflow run` appended.
 HYDRA_FLAGS = {
@@ -56,14 +59,30 @@ def mlflow_params_to_overrides(args: list[str]) -> list[str]:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def train(cfg: DictConfig) -> float:
-    """The whole pipeline in one MLflow run; returns the test AUC (the sweep objective)."""
+    """The whole pipeline in one MLflow run; returns `objective.metric` (what sweeps optimise).
+
+    In a sweep, a job that fails is logged and returns NaN (a failed trial): the sweep goes on.
+    """
+    log = logging.getLogger(__name__)
     try:
-        summary = pipeline.run_job(from_container(cfg))
-    except USER_ERRORS as err:
-        logging.getLogger(__name__).error("error: %s", err)
+        typed = from_container(cfg)
+        summary = pipeline.run_job(typed)
+        objective = summary.metrics.get(typed.objective.metric)
+        if objective is None:
+            raise ConfigError(
+                f"objective.metric {typed.objective.metric!r} is not one of the run's metrics: "
+                f"{sorted(summary.metrics)}"
+            )
+    except Exception as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            log.exception("job %s failed: %s", HydraConfig.get().job.num, err)
+            return math.nan
+        if not isinstance(err, USER_ERRORS):
+            raise
+        log.error("error: %s", err)
         raise SystemExit(2) from err
     print(summary)
-    return summary.metrics["test_auc"]
+    return objective
 
 
 def _env(name: str) -> str:
@@ -85,7 +104,8 @@ def _run(options: argparse.Namespace) -> int:
             print(pipeline.stage_evaluate(cfg))
         return 0
     if options.command == "data":
-        print(data.fetch(cfg.data))
+        chosen = from_container(compose(options.overrides)) if options.overrides else cfg
+        print(data.fetch(chosen.data))
         return 0
     if options.command == "doctor":
         checks = doctor.diagnose(cfg)
@@ -145,7 +165,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("train", help="run the whole pipeline in one MLflow run (Hydra overrides)")
     stage = commands.add_parser("stage", help="run one dvc.yaml stage, reading params.yaml")
     stage.add_argument("name", choices=["prepare", "train", "evaluate"])
-    commands.add_parser("data", help="dvc pull the raw data, or materialise and push it")
+    fetch = commands.add_parser(
+        "data", help="dvc pull the raw data, or materialise and push it, or generate it"
+    )
+    fetch.add_argument(
+        "overrides", nargs="*", help="Hydra overrides, e.g. data=synthetic (default: params.yaml)"
+    )
     commands.add_parser("init-tracking", help="create the project's MLflow experiment")
     commands.add_parser("doctor", help="check tracking server, auth, artifacts, DVC remote, git")
     commands.add_parser("sync", help="replay runs spooled while the tracking server was down")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,14 @@ def _check(condition: bool, message: str) -> None:
 
 
 @dataclass
+class SyntheticConfig:
+    n_rows: int
+    partition_rows: int
+    n_informative: int
+    seed: int
+
+
+@dataclass
 class DataConfig:
     name: str
     raw_path: str
@@ -34,6 +43,7 @@ class DataConfig:
     test_size: float
     valid_size: float
     min_rows: int
+    synthetic: SyntheticConfig | None = None  # generate the raw data instead of tracking it
 
     def __post_init__(self) -> None:
         _check(0 < self.test_size < 1, "data.test_size must be between 0 and 1")
@@ -41,6 +51,13 @@ class DataConfig:
         _check(self.test_size + self.valid_size < 1, "data.test_size + data.valid_size must be < 1")
         _check(len(self.features) > 0, "data.features must list at least one column")
         _check(self.target not in self.features, "data.target must not be one of data.features")
+        if self.synthetic:
+            _check(self.synthetic.n_rows >= 1, "data.synthetic.n_rows must be >= 1")
+            _check(self.synthetic.partition_rows >= 1, "data.synthetic.partition_rows must be >= 1")
+            _check(
+                1 <= self.synthetic.n_informative <= len(self.features),
+                "data.synthetic.n_informative must be between 1 and the number of features",
+            )
 
 
 @dataclass
@@ -55,8 +72,13 @@ class XGBoostConfig:
     reg_lambda: float
     early_stopping_rounds: int
     n_jobs: int
+    device: str
 
     def __post_init__(self) -> None:
+        _check(
+            re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None,
+            "model.device must be cpu, cuda or cuda:<ordinal>",
+        )
         _check(self.n_estimators >= 1, "model.n_estimators must be >= 1")
         _check(self.max_depth >= 1, "model.max_depth must be >= 1")
         _check(0 < self.learning_rate <= 1, "model.learning_rate must be in (0, 1]")
@@ -137,9 +159,38 @@ class RegistryConfig:
 
 
 @dataclass
+class ComputeConfig:
+    kind: str
+    scheduler_address: str | None = None
+    n_workers: int = 1
+    threads_per_worker: int = 1
+    memory_limit: str = "auto"
+    partition_size: str = "64MiB"
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ("local", "dask"), "compute.kind must be 'local' or 'dask'")
+        _check(self.n_workers >= 1, "compute.n_workers must be >= 1")
+        _check(self.threads_per_worker >= 1, "compute.threads_per_worker must be >= 1")
+
+
+@dataclass
+class ObjectiveConfig:
+    metric: str
+    direction: str
+
+    def __post_init__(self) -> None:
+        _check(
+            self.direction in ("maximize", "minimize"),
+            "objective.direction must be 'maximize' or 'minimize'",
+        )
+
+
+@dataclass
 class Config:
     project: str
     seed: int
+    objective: ObjectiveConfig
+    compute: ComputeConfig
     data: DataConfig
     model: XGBoostConfig | LogisticRegressionConfig
     tracking: TrackingConfig
@@ -161,7 +212,8 @@ def from_container(cfg: DictConfig | dict[str, Any]) -> Config:
     """Validate a composed configuration (Hydra or params.yaml) into a typed Config."""
     raw = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
     assert isinstance(raw, dict)
-    missing = {"project", "seed", "data", "model", "tracking", "registry"} - raw.keys()
+    required = {"project", "seed", "objective", "compute", "data", "model", "tracking", "registry"}
+    missing = required - raw.keys()
     _check(not missing, f"configuration is missing top-level keys: {sorted(missing)}")
     kind = raw["model"].get("kind")
     _check(
@@ -169,9 +221,15 @@ def from_container(cfg: DictConfig | dict[str, Any]) -> Config:
         f"model.kind {kind!r} is not one of {sorted(MODEL_SCHEMAS)}; pick a file in conf/model/",
     )
     _check(isinstance(raw["seed"], int), "seed must be an integer")
+    _check(
+        raw["compute"].get("kind") != "dask" or kind == "xgboost",
+        "compute=dask trains XGBoost models only: use model=xgboost or compute=local",
+    )
     return Config(
         project=str(raw["project"]),
         seed=raw["seed"],
+        objective=_typed(ObjectiveConfig, raw["objective"], "objective"),
+        compute=_typed(ComputeConfig, raw["compute"], "compute"),
         data=_typed(DataConfig, raw["data"], "data"),
         model=_typed(MODEL_SCHEMAS[kind], raw["model"], "model"),
         tracking=_typed(TrackingConfig, raw["tracking"], "tracking"),

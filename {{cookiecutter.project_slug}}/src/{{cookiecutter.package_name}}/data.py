@@ -1,4 +1,4 @@
-"""Raw data: materialise, verify against DVC, load with schema checks, split."""
+"""Raw data: materialise or synthesise, verify against DVC, load with schema checks, split."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from sklearn.model_selection import train_test_split
 
-from .config import DataConfig
+from .config import DataConfig, SyntheticConfig
 
 SPLITS = ("train", "valid", "test")
 
@@ -68,6 +69,29 @@ def materialize(path: str | Path) -> Path:
     return path
 
 
+def synthesize(path: str | Path, spec: SyntheticConfig, features: list[str], target: str) -> Path:
+    """Write deterministic synthetic binary data as Parquet partitions of `partition_rows`.
+
+    The label depends on the first `n_informative` features (linear terms plus one
+    interaction) with logistic noise; the rest are noise. Features are float32, as XGBoost
+    uses them. Each partition has its own seeded generator, so memory stays bounded.
+    """
+    path = Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    weights = np.random.default_rng(spec.seed).normal(size=spec.n_informative)
+    starts = range(0, spec.n_rows, spec.partition_rows)
+    for part, start in enumerate(starts):
+        rng = np.random.default_rng([spec.seed, part])
+        rows = min(spec.partition_rows, spec.n_rows - start)
+        values = rng.standard_normal((rows, len(features)), dtype=np.float32)
+        logit = values[:, : spec.n_informative] @ weights + values[:, 0] * values[:, 1]
+        label = (logit + rng.logistic(size=rows) > 0).astype(np.int8)
+        frame = pd.DataFrame(values, columns=features).assign(**{target: label})
+        frame.to_parquet(path / f"part-{part:05d}.parquet", index=False)
+    return path
+
+
 def dvc(*args: str) -> subprocess.CompletedProcess[str]:
     local = Path(sys.executable).with_name("dvc")
     executable = str(local) if local.exists() else (shutil.which("dvc") or "dvc")
@@ -81,6 +105,9 @@ def fetch(cfg: DataConfig) -> str:
     exactly the tracked version. Returns what was done.
     """
     path = Path(cfg.raw_path)
+    if cfg.synthetic:
+        synthesize(path, cfg.synthetic, cfg.features, cfg.target)
+        return f"{path} generated: {cfg.synthetic.n_rows} rows (seed {cfg.synthetic.seed})."
     expected = tracked_md5(path)
     if expected is None:
         raise DataError(f"{path}.dvc is missing: track the data with `dvc add {path}`.")
@@ -102,14 +129,16 @@ def fetch(cfg: DataConfig) -> str:
     return f"{path} materialised from scikit-learn and pushed to the DVC remote (md5 {actual})."
 
 
+def missing_raw(path: Path) -> DataError:
+    return DataError(f"{path} is missing: run `make data` (dvc pull, or generate synthetic data).")
+
+
 def load_raw(cfg: DataConfig) -> pd.DataFrame:
-    """Load the raw CSV and check it against the configured schema."""
+    """Load the raw data (a CSV file or a folder of Parquet files) and check its schema."""
     path = Path(cfg.raw_path)
     if not path.exists():
-        raise DataError(
-            f"{path} is missing: run `dvc pull` (or `make data`) to fetch the tracked version."
-        )
-    frame = pd.read_csv(path)
+        raise missing_raw(path)
+    frame = pd.read_parquet(path) if path.is_dir() else pd.read_csv(path)
     validate(frame, cfg, str(path), min_rows=cfg.min_rows)
     return frame
 

@@ -20,8 +20,11 @@ class Evaluation:
 
 def evaluate(model: Any, features: pd.DataFrame, target: pd.Series, prefix: str) -> Evaluation:
     """Score a fitted binary classifier; metric names are prefixed, e.g. `test_auc`."""
-    y_true = target.to_numpy()
-    y_score = model.predict_proba(features)[:, 1]
+    return score(target.to_numpy(), model.predict_proba(features)[:, 1], prefix)
+
+
+def score(y_true: np.ndarray, y_score: np.ndarray, prefix: str) -> Evaluation:
+    """Metrics from labels and scores (probability of class 1)."""
     y_pred = (y_score >= 0.5).astype(int)
     values = {
         "accuracy": skm.accuracy_score(y_true, y_pred),

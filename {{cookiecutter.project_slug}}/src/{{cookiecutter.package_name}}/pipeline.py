@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from matplotlib.figure import Figure
 
 from . import data, models, plots, spool, tracking
 from .config import Config, flatten
-from .evaluate import evaluate, feature_importance, roc_points
+from .evaluate import Evaluation, evaluate, feature_importance, roc_points
 from .train import train
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ RUN_FILE = Path("models/run.json")
 METRICS_FILE = Path("reports/metrics.json")
 PLOTS_DIR = Path("reports/plots")
 FIGURES_DIR = Path("reports/figures")
+SAMPLE_ROWS = 100
 
 
 @dataclass
@@ -59,7 +62,7 @@ class Summary:
         return "\n".join(lines)
 
 
-def fit_and_log(cfg: Config, splits: data.Splits, run: spool.RunLogger) -> tuple[Any, str | None]:
+def fit_and_log(cfg: Config, splits: Any, run: spool.RunLogger) -> tuple[Any, str | None]:
     """Train and log config, lineage, per-iteration metrics and the model; return model, URI."""
     run.tags(tracking.lineage_tags(cfg))
     run.params(flatten(cfg.raw))
@@ -71,16 +74,56 @@ def fit_and_log(cfg: Config, splits: data.Splits, run: spool.RunLogger) -> tuple
     log.info("Trained %s; %d per-iteration metric points in one batch", cfg.model.kind, len(points))
     if result.best_iteration is not None:
         run.metrics(spool.metric_points({"best_iteration": result.best_iteration}))
-    features, _ = data.features_and_target(splits.train, cfg.data)
-    return result.model, run.model(result.model, cfg.model.kind, features)
+    return result.model, run.model(result.model, cfg.model.kind, sample(cfg, splits))
 
 
-def report(cfg: Config, model: Any, splits: data.Splits) -> Report:
+def sample(cfg: Config, splits: Any) -> pd.DataFrame:
+    """A few training rows' features (pandas, on either path): signature and input example."""
+    return splits.train[cfg.data.features].head(SAMPLE_ROWS)
+
+
+@contextmanager
+def computing(cfg: Config) -> Iterator[None]:
+    """With `compute=dask`, a cluster client for the job (the default client)."""
+    if cfg.compute.kind != "dask":
+        yield
+        return
+    from . import compute
+
+    with compute.cluster(cfg.compute):
+        yield
+
+
+def load_splits(cfg: Config) -> Any:
+    """Raw data -> checked splits: pandas, or lazy Dask frames with `compute=dask`."""
+    if cfg.compute.kind != "dask":
+        return data.load_splits(cfg.data, cfg.seed)
+    from . import compute
+
+    return compute.split(compute.read_raw(cfg.data, cfg.compute), cfg.data, cfg.seed)
+
+
+def read_splits(cfg: Config) -> Any:
+    """The prepare stage's splits."""
+    if cfg.compute.kind != "dask":
+        return data.read_splits(cfg.data)
+    from . import compute
+
+    return compute.read_splits(cfg.data)
+
+
+def _evaluate(cfg: Config, model: Any, frame: Any, prefix: str) -> Evaluation:
+    if cfg.compute.kind != "dask":
+        return evaluate(model, *data.features_and_target(frame, cfg.data), prefix)
+    from . import compute
+
+    return compute.evaluate(model, frame, cfg.data, prefix)
+
+
+def report(cfg: Config, model: Any, splits: Any) -> Report:
     """Held-out metrics (valid and test), plot tables and figures."""
-    x_test, y_test = data.features_and_target(splits.test, cfg.data)
-    x_valid, y_valid = data.features_and_target(splits.valid, cfg.data)
-    test = evaluate(model, x_test, y_test, "test")
-    valid = evaluate(model, x_valid, y_valid, "valid")
+    test = _evaluate(cfg, model, splits.test, "test")
+    valid = _evaluate(cfg, model, splits.valid, "valid")
     roc = roc_points(test)
     importance = feature_importance(model, cfg.data.features)
     confusion = pd.DataFrame({"actual": test.y_true, "predicted": test.y_pred})
@@ -133,24 +176,34 @@ def log_report_and_register(
 def run_job(cfg: Config) -> Summary:
     """The whole pipeline in one MLflow run (Hydra entry, `mlflow run`, sweeps)."""
     uri = tracking.connect(cfg)
-    splits = data.load_splits(cfg.data, cfg.seed)
+    with computing(cfg):
+        return _run_job(cfg, uri, load_splits(cfg))
+
+
+def _run_job(cfg: Config, uri: str, splits: Any) -> Summary:
     with spool.start_run(cfg, uri) as run:
         model, model_uri = fit_and_log(cfg, splits, run)
         return log_report_and_register(cfg, report(cfg, model, splits), model_uri, run)
 
 
 def stage_prepare(cfg: Config) -> None:
-    data.write_splits(data.load_splits(cfg.data, cfg.seed), cfg.data.processed_dir)
+    with computing(cfg):
+        splits = load_splits(cfg)
+        if cfg.compute.kind == "dask":
+            from . import compute
+
+            compute.write_splits(splits, cfg.data.processed_dir)
+        else:
+            data.write_splits(splits, cfg.data.processed_dir)
 
 
 def stage_train(cfg: Config) -> None:
     """DVC train stage: one new run; the model directory and run id are the stage outputs."""
     uri = tracking.connect(cfg)
-    splits = data.read_splits(cfg.data)
-    with spool.start_run(cfg, uri) as run:
+    with computing(cfg), spool.start_run(cfg, uri) as run:
+        splits = read_splits(cfg)
         model, model_uri = fit_and_log(cfg, splits, run)
-        features, _ = data.features_and_target(splits.train, cfg.data)
-        models.save(model, cfg.model.kind, MODEL_DIR, features)
+        models.save(model, cfg.model.kind, MODEL_DIR, sample(cfg, splits))
         produced = {"run_id": run.run_id, "run_name": run.run_name, "model_uri": model_uri}
         RUN_FILE.write_text(json.dumps(produced, indent=2) + "\n")
 
@@ -160,9 +213,9 @@ def stage_evaluate(cfg: Config) -> Summary:
     if not RUN_FILE.exists():
         raise FileNotFoundError(f"{RUN_FILE} is missing: run `dvc repro train` first.")
     produced = json.loads(RUN_FILE.read_text())
-    splits = data.read_splits(cfg.data)
     model = models.load(cfg.model.kind, MODEL_DIR)
-    result = report(cfg, model, splits)
+    with computing(cfg):
+        result = report(cfg, model, read_splits(cfg))
     write_report(result)
     with spool.resume_run(cfg, produced["run_id"], produced["run_name"]) as run:
         return log_report_and_register(cfg, result, produced["model_uri"], run)

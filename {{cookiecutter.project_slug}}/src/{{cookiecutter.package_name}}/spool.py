@@ -40,6 +40,7 @@ JOURNAL = "journal.jsonl"
 PROGRESS = "replayed.json"  # what an interrupted `sync` already delivered
 PARAM_BATCH = 100  # MLflow's limit of params per log_batch request
 DATASET_ATTEMPTS = 3
+PARENT_RUN_ENV = "SWEEP_PARENT_RUN_ID"
 # The store inserts a new dataset after checking it is absent, so concurrent runs logging the
 # same dataset can collide on its key; the failed call is rolled back and a retry links the
 # dataset the other run created.
@@ -266,7 +267,8 @@ def start_run(cfg: Config, uri: str) -> Iterator[RunLogger]:
         experiment_id = tracking.ensure_experiment(cfg, uri)
         mlflow.set_experiment(experiment_id=experiment_id)
         run_name = tracking.next_run_name(cfg, experiment_id)
-        run = mlflow.start_run(run_name=run_name)
+        parent = os.environ.get(PARENT_RUN_ENV)  # set by a sweep (sweep.SweepParent)
+        run = mlflow.start_run(run_name=run_name, parent_run_id=parent)
     with _ending(RunLogger.open(cfg, run.info.run_id, run_name, uri)) as logger:
         yield logger
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -10,6 +11,7 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import mlflow
@@ -23,6 +25,7 @@ from .data import tracked_md5
 log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT_ID = "0"
+DATASET_SAMPLE_ROWS = 10_000
 
 
 class TrackingError(RuntimeError):
@@ -132,9 +135,10 @@ def ensure_experiment(cfg: Config, uri: str) -> str:
     return experiment.experiment_id
 
 
-def next_run_name(cfg: Config, experiment_id: str) -> str:
-    """`{project}-{model}-{n}`, n one more than the highest existing in the experiment."""
-    prefix = f"{cfg.project}-{cfg.model.kind}"
+def next_run_name(cfg: Config, experiment_id: str, label: str | None = None) -> str:
+    """`{project}-{label}-{n}` (label: the model kind by default), n one more than the highest
+    existing in the experiment."""
+    prefix = f"{cfg.project}-{label or cfg.model.kind}"
     runs = MlflowClient().search_runs(
         [experiment_id], filter_string=f"attributes.run_name LIKE '{prefix}-%'", max_results=5000
     )
@@ -190,18 +194,28 @@ def lineage_tags(cfg: Config) -> dict[str, str]:
     return tags
 
 
-def dataset(cfg: Config, frame: pd.DataFrame, context: str) -> Dataset:
-    """Dataset lineage for a split: source path, schema, profile, DVC md5 as digest."""
+def dataset(cfg: Config, frame: Any, context: str) -> Dataset:
+    """Dataset lineage for a split: source path, schema, profile, DVC md5 as digest.
+
+    A Dask frame is described by its first partition's first rows, with its true row count in
+    the profile.
+    """
+    partitioned = not isinstance(frame, pd.DataFrame)
     with warnings.catch_warnings():  # MLflow registers two equivalent local-file sources
         warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
         source = mlflow.data.from_pandas(
-            frame,
+            frame.partitions[0].compute().head(DATASET_SAMPLE_ROWS) if partitioned else frame,
             source=Path(cfg.data.raw_path).resolve().as_uri(),
             targets=cfg.data.target,
             name=f"{cfg.data.name}-{context}",
             digest=(tracked_md5(cfg.data.raw_path) or "")[:8] or None,
         )
-    return Dataset(**source.to_dict())
+    described = source.to_dict()
+    if partitioned:
+        rows = int(frame.shape[0].compute())
+        columns = len(frame.columns)
+        described["profile"] = json.dumps({"num_rows": rows, "num_elements": rows * columns})
+    return Dataset(**described)
 
 
 def run_url(run: mlflow.entities.Run) -> str | None:
