@@ -40,7 +40,8 @@ bench: $(VENV)/.installed  ## bake into build/bench, run it, print the benchmark
 	rm -rf build/bench
 	$(BIN)/cookiecutter --no-input --output-dir build/bench .
 	$(MAKE) -C build/bench/$(SLUG) setup run .venv/.team-test
-	cd build/bench/$(SLUG) && for b in per_iteration_metrics dvc_noop team_server_overhead; do \
+	cd build/bench/$(SLUG) && for b in per_iteration_metrics dvc_noop team_server_overhead \
+		tracking_overhead dask_scale; do \
 		.venv/bin/python $(CURDIR)/benchmarks/$$b.py || exit 1; done
 
 clean:  ## remove the demo bake and caches

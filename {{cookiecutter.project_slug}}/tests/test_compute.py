@@ -9,6 +9,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import xgboost
 from dask.distributed import LocalCluster
 from mlflow import MlflowClient
 from xgboost import XGBClassifier
@@ -20,6 +21,7 @@ from {{ cookiecutter.package_name }}.train import xgboost_params
 
 pytestmark = pytest.mark.e2e
 ROWS = 20_000
+CUDA_BUILD = bool(xgboost.build_info().get("USE_CUDA"))
 DASK = [
     "compute=dask",
     "data=synthetic",
@@ -94,3 +96,11 @@ def test_device_reaches_xgboost_and_is_validated() -> None:
     assert xgboost_params(cfg.model, cfg.seed)["device"] == "cuda:1"
     with pytest.raises(ConfigError, match=r"model\.device must be cpu, cuda"):
         from_container(compose(["model.device=gpu"]))
+
+
+@pytest.mark.skipif(CUDA_BUILD, reason="the CUDA build of xgboost accepts model.device=cuda")
+def test_cuda_on_the_cpu_build_is_refused_before_any_run(workspace: Path) -> None:
+    """`make setup` installs xgboost-cpu: asking for a GPU fails fast and says what to do."""
+    with pytest.raises(ConfigError, match="make setup XGBOOST=cuda"):
+        pipeline.run_job(from_container(compose(["model.device=cuda"])))
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []

@@ -117,8 +117,9 @@ def test_team_server_killed_right_after_training(
         assert summary.version is None
         journal = (spooling / summary.run_id / spool.JOURNAL).read_text()
         ops = [json.loads(line)["op"] for line in journal.splitlines()]
-        assert ops[:3] == ["run", "metrics", "model"]  # the history was the first call lost
-        assert ops[-3:] == ["table", "register", "end"]
+        assert ops[0] == "run" and ops[-1] == "end"
+        assert ops.count("metrics") == 2  # the history (sent in the background) and the report
+        assert {"model", "artifact", "table", "register"} <= set(ops)
         with topology.relaunch():
             assert main(["sync"]) == 0
             assert_synced(summary.run_id, spooling)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from . import data, models, plots, spool, tracking
 from .config import Config, flatten
 from .evaluate import Evaluation, evaluate, feature_importance, roc_points
-from .train import train
+from .train import check_device, train
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def fit_and_log(cfg: Config, splits: Any, run: spool.RunLogger) -> tuple[Any, st
     run.dataset(tracking.dataset(cfg, splits.valid, "validation"), "validation")
     result = train(cfg, splits)
     points = spool.history_points(result.history)
-    run.metrics(points)
+    run.metrics_in_background(points)  # overlaps with logging the model
     log.info("Trained %s; %d per-iteration metric points in one batch", cfg.model.kind, len(points))
     if result.best_iteration is not None:
         run.metrics(spool.metric_points({"best_iteration": result.best_iteration}))
@@ -175,6 +175,7 @@ def log_report_and_register(
 
 def run_job(cfg: Config) -> Summary:
     """The whole pipeline in one MLflow run (Hydra entry, `mlflow run`, sweeps)."""
+    check_device(cfg)
     uri = tracking.connect(cfg)
     with computing(cfg):
         return _run_job(cfg, uri, load_splits(cfg))
@@ -199,6 +200,7 @@ def stage_prepare(cfg: Config) -> None:
 
 def stage_train(cfg: Config) -> None:
     """DVC train stage: one new run; the model directory and run id are the stage outputs."""
+    check_device(cfg)
     uri = tracking.connect(cfg)
     with computing(cfg), spool.start_run(cfg, uri) as run:
         splits = read_splits(cfg)

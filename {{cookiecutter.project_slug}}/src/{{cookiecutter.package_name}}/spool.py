@@ -16,8 +16,9 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,10 @@ class RunLogger:
     folder: Path
     uri: str
     offline: bool = False
+    # Calls sent in the background and not yet settled: (future, journal entry).
+    _pending: list[tuple[Future[Any], list[Metric]]] = field(
+        default_factory=list, init=False, repr=False
+    )
 
     @classmethod
     def open(cls, cfg: Config, run_id: str, run_name: str, uri: str) -> RunLogger:
@@ -124,6 +129,29 @@ class RunLogger:
             {"op": "metrics", "points": points}, lambda: deliver_metrics(self.run_id, metrics)
         )
 
+    def metrics_in_background(self, metrics: list[Metric]) -> None:
+        """Send metrics on a background thread while the job goes on (the per-iteration
+        history while the model is logged); they are settled, or spooled, before the run ends."""
+        if self.offline:
+            self.metrics(metrics)
+            return
+        sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-metrics")
+        self._pending.append((sender.submit(deliver_metrics, self.run_id, metrics), metrics))
+        sender.shutdown(wait=False)
+
+    def _settle(self) -> None:
+        """Wait for background calls; journal those the server did not take."""
+        while self._pending:
+            future, metrics = self._pending.pop(0)
+            try:
+                future.result()
+            except Exception as error:
+                if not unreachable(error):
+                    raise
+                if not self.offline:
+                    self.go_offline(error)
+                self.metrics(metrics)  # offline now: journaled
+
     def dataset(self, dataset: Dataset, context: str) -> None:
         entry = {"op": "dataset", "dataset": dataset.to_dictionary(), "context": context}
         self._log(entry, lambda: deliver_dataset(self.run_id, dataset, context))
@@ -165,6 +193,7 @@ class RunLogger:
 
     def end(self, status: str) -> None:
         """End the active run (or record its end in the journal)."""
+        self._settle()
         if self.offline:
             with _no_retries():  # only pops the run: the server is known to be gone
                 _end_active_run(status)

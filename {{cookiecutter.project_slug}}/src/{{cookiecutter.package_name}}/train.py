@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import xgboost
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
-from .config import Config, LogisticRegressionConfig, XGBoostConfig
+from .config import Config, ConfigError, LogisticRegressionConfig, XGBoostConfig
 from .data import Splits, features_and_target
 
 EVAL_METRICS = ("logloss", "auc")
@@ -23,6 +24,16 @@ class TrainResult:
     # the model has no iterations to report.
     history: dict[str, list[float]] = field(default_factory=dict)
     best_iteration: int | None = None
+
+
+def check_device(cfg: Config) -> None:
+    """Refuse model.device=cuda before any run starts when xgboost was built without CUDA."""
+    gpu = isinstance(cfg.model, XGBoostConfig) and cfg.model.device.startswith("cuda")
+    if gpu and not xgboost.build_info().get("USE_CUDA"):
+        raise ConfigError(
+            f"model.device={cfg.model.device} needs the CUDA build of xgboost; this venv has "
+            "the CPU build: rm -rf .venv && make setup XGBOOST=cuda"
+        )
 
 
 def xgboost_params(cfg: XGBoostConfig, seed: int) -> dict[str, Any]:

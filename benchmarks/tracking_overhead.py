@@ -1,0 +1,127 @@
+"""Tracking overhead of the project's train step vs a bare XGBoost fit vs mlflow.xgboost.autolog.
+
+Same synthetic data, parameters and threads for all three; at 100k and 1M rows; against the
+embedded sqlite store and a loopback `mlflow server`. Each alternative runs RUNS times,
+interleaved, and the median is compared. Run from a baked project's root (see `make bench`).
+
+- bare:     XGBClassifier(...).fit(...) + save_model (what a script without tracking does)
+- project:  one tracked run: tags, params, datasets, per-iteration history, model, as the DVC
+            train stage and the Hydra entry do (pipeline.fit_and_log)
+- autolog:  mlflow.xgboost.autolog() around the same fit
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+
+import mlflow
+from xgboost import XGBClassifier
+
+ROWS = (100_000, 1_000_000)
+RUNS = 3
+
+
+def loopback_server(folder: Path) -> tuple[subprocess.Popen, str]:
+    port = 5000 + os.getpid() % 1000
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+        "--artifacts-destination", str(folder / "artifacts"),
+    ]  # fmt: skip
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    server = subprocess.Popen(
+        command,
+        env={**os.environ, "PATH": path},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2)
+            return server, uri
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("mlflow server did not start")
+
+
+def main() -> None:
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    package = next(p.name for p in Path("src").iterdir() if (p / "spool.py").exists())
+    work = Path(tempfile.mkdtemp())
+    os.chdir(work)
+    server, server_uri = loopback_server(work)
+    stores = {"embedded sqlite": f"sqlite:///{work / 'mlflow.db'}", "loopback server": server_uri}
+    try:
+        for rows in ROWS:
+            compare(package, rows, stores, work)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait()
+
+
+def compare(package: str, rows: int, stores: dict[str, str], work: Path) -> None:
+    """The three alternatives on `rows` rows, against each store."""
+    config, data, pipeline, spool, train = (
+        import_module(f"{package}.{name}")
+        for name in ("config", "data", "pipeline", "spool", "train")
+    )
+    cfg = config.from_container(config.compose(["data=synthetic", f"data.synthetic.n_rows={rows}"]))
+    data.synthesize(cfg.data.raw_path, cfg.data.synthetic, cfg.data.features, "target")
+    splits = data.load_splits(cfg.data, cfg.seed)
+    x_train, y_train = data.features_and_target(splits.train, cfg.data)
+    evals = [(x_train, y_train), data.features_and_target(splits.valid, cfg.data)]
+    params = train.xgboost_params(cfg.model, cfg.seed)
+
+    def fit() -> XGBClassifier:
+        return XGBClassifier(**params).fit(x_train, y_train, eval_set=evals, verbose=False)
+
+    def bare() -> None:
+        fit().save_model(work / "bare.ubj")
+
+    def project() -> None:
+        with spool.start_run(cfg, mlflow.get_tracking_uri()) as run:
+            pipeline.fit_and_log(cfg, splits, run)
+
+    def autolog() -> None:
+        mlflow.xgboost.autolog(log_input_examples=True, log_model_signatures=True)
+        try:
+            with mlflow.start_run(experiment_id=mlflow.set_experiment("autolog").experiment_id):
+                fit()
+        finally:
+            mlflow.xgboost.autolog(disable=True)
+
+    for store, uri in stores.items():
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+        mlflow.set_tracking_uri(uri)
+        report(rows, store, {"bare": bare, "project": project, "autolog": autolog})
+
+
+def report(rows: int, store: str, variants: dict[str, Callable[[], None]]) -> None:
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(RUNS):
+        for name, variant in variants.items():
+            started = time.perf_counter()
+            variant()
+            times[name].append(time.perf_counter() - started)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    bare = median["bare"]
+    shown = ", ".join(
+        f"{name} {value:.2f} s ({value / bare:.3f}x)" for name, value in median.items()
+    )
+    print(f"{rows:>9,} rows, {store}: {shown}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
