@@ -20,6 +20,7 @@ SECRETS = {
     "MINIO_ROOT_PASSWORD": "s3-password",
     "MLFLOW_FLASK_SERVER_SECRET_KEY": "flask",
     "MLFLOW_AUTH_ADMIN_PASSWORD": "admin",
+    "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": "fernet",
 }
 
 
@@ -111,6 +112,18 @@ def test_systemd_unit_runs_the_same_server(deploy: Path) -> None:
     assert "MLFLOW_HOST=127.0.0.1" in env_example
     used = set(re.findall(r"\$\{(\w+)\}", exec_start))
     assert used <= {line.split("=")[0] for line in env_example.splitlines() if "=" in line}
+
+
+def keys(env_file: Path) -> set[str]:
+    lines = env_file.read_text().splitlines()
+    return {line.split("=")[0] for line in lines if "=" in line and not line.startswith("#")}
+
+
+def test_env_examples_name_every_variable_the_server_needs(deploy: Path) -> None:
+    text = (deploy / "docker-compose.yml").read_text()
+    assert set(re.findall(r"\$\{(\w+):\?", text)) <= keys(deploy / ".env.example")
+    environment = yaml.safe_load(text)["services"]["mlflow"]["environment"]
+    assert set(environment) <= keys(deploy / "mlflow.env.example")  # the systemd unit's
 
 
 def test_env_files_are_ignored(deploy: Path) -> None:

@@ -4,6 +4,7 @@ docker-compose.yml (read from it; only addresses and secrets are swapped for loc
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ SECRETS = {
     "MINIO_ROOT_PASSWORD": "s3-test-password",
     "MLFLOW_FLASK_SERVER_SECRET_KEY": "flask-test-secret",
     "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-test-password",
+    "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
 }
 
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import sys
 import threading
 import time
@@ -79,10 +81,12 @@ def test_registry_events_dispatch_the_promotion_workflow(
         "--backend-store-uri", f"sqlite:///{workspace / 'server.db'}",
         "--artifacts-destination", str(workspace / "server-artifacts"),
     ]  # fmt: skip
-    # Dev-only server flags: deliver to http:// on loopback.
+    # Dev-only server flags: deliver to http:// on loopback. The encryption key must be one for
+    # all the server's workers, or a worker cannot read a webhook secret another one stored.
     dev_only = {
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
     }
     with background(server, f"http://127.0.0.1:{port}/health", dev_only, workspace):
         uri = f"http://127.0.0.1:{port}"
