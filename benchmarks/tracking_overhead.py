@@ -2,7 +2,8 @@
 
 Same synthetic data, parameters and threads for all three; at 100k and 1M rows; against the
 embedded sqlite store and a loopback `mlflow server`. Each alternative runs RUNS times,
-interleaved, and the median is compared. Run from a baked project's root (see `make bench`).
+interleaved, and the median is compared. Run from a baked project's root (see `make bench`);
+ROWS (comma-separated) and RUNS can be set in the environment.
 
 - bare:     XGBClassifier(...).fit(...) + save_model (what a script without tracking does)
 - project:  one tracked run: tags, params, datasets, per-iteration history, model, as the DVC
@@ -27,8 +28,8 @@ from pathlib import Path
 import mlflow
 from xgboost import XGBClassifier
 
-ROWS = (100_000, 1_000_000)
-RUNS = 3
+ROWS = tuple(int(n) for n in os.environ.get("ROWS", "100000,1000000").split(","))
+RUNS = int(os.environ.get("RUNS", 3))
 
 
 def loopback_server(folder: Path) -> tuple[subprocess.Popen, str]:

@@ -195,26 +195,28 @@ def lineage_tags(cfg: Config) -> dict[str, str]:
 
 
 def dataset(cfg: Config, frame: Any, context: str) -> Dataset:
-    """Dataset lineage for a split: source path, schema, profile, DVC md5 as digest.
+    """Dataset lineage for a split (pandas or Dask): source path, DVC md5 as digest, the true
+    row count as profile, and the schema of the first rows.
 
-    A Dask frame is described by its first partition's first rows, with its true row count in
-    the profile.
+    MLflow infers a schema by checking every value in Python (~15 s for 300k rows x 20); the
+    first DATASET_SAMPLE_ROWS rows give the same column types at a fixed cost.
     """
-    partitioned = not isinstance(frame, pd.DataFrame)
+    if isinstance(frame, pd.DataFrame):
+        sample, rows = frame.head(DATASET_SAMPLE_ROWS), len(frame)
+    else:  # Dask: one pass for the count, the first partition for the sample
+        sample = frame.partitions[0].compute().head(DATASET_SAMPLE_ROWS)
+        rows = int(frame.shape[0].compute())
     with warnings.catch_warnings():  # MLflow registers two equivalent local-file sources
         warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
         source = mlflow.data.from_pandas(
-            frame.partitions[0].compute().head(DATASET_SAMPLE_ROWS) if partitioned else frame,
+            sample,
             source=Path(cfg.data.raw_path).resolve().as_uri(),
             targets=cfg.data.target,
             name=f"{cfg.data.name}-{context}",
             digest=(tracked_md5(cfg.data.raw_path) or "")[:8] or None,
         )
     described = source.to_dict()
-    if partitioned:
-        rows = int(frame.shape[0].compute())
-        columns = len(frame.columns)
-        described["profile"] = json.dumps({"num_rows": rows, "num_elements": rows * columns})
+    described["profile"] = json.dumps({"num_rows": rows, "num_elements": rows * sample.shape[1]})
     return Dataset(**described)
 
 
