@@ -59,7 +59,7 @@ def cluster(cfg: ComputeConfig) -> Iterator[Client]:
 
 def check(frame: dd.DataFrame, cfg: DataConfig, source: str, min_rows: int | None) -> None:
     """The local schema checks on the column types, then one pass for labels and row count."""
-    validate(frame.head(0, npartitions=-1), cfg, source)
+    validate(frame.head(0), cfg, source)  # column types: the first partition's empty head
     rows, bad_labels = dask.compute(frame.shape[0], (~frame[cfg.target].isin([0, 1])).sum())
     if bad_labels:
         raise DataError(f"{source}: target {cfg.target!r} must be binary 0/1 ({bad_labels} rows)")
@@ -101,7 +101,7 @@ def read_splits(cfg: DataConfig) -> DaskSplits:
         if not path.is_dir():
             raise DataError(f"{path} is missing: run `dvc repro prepare` with compute=dask first.")
         frames[name] = dd.read_parquet(path)
-        validate(frames[name].head(0, npartitions=-1), cfg, str(path))
+        validate(frames[name].head(0), cfg, str(path))
     return DaskSplits(**frames)
 
 

@@ -72,7 +72,7 @@ class RunLogger:
     folder: Path
     uri: str
     offline: bool = False
-    # Calls sent in the background and not yet settled: (future, journal entry).
+    # Metrics sent in the background and not yet settled: (future, the metrics).
     _pending: list[tuple[Future[Any], list[Metric]]] = field(
         default_factory=list, init=False, repr=False
     )
