@@ -12,7 +12,14 @@ ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 
 MIN_PYTHON = (3, 11)
 MAX_PYTHON = (3, 13)
-LICENSES = ("MIT", "BSD-3-Clause", "Proprietary")
+# Choice answers and the values each accepts.
+CHOICES = {
+    "model_library": ("xgboost", "scikit-learn"),
+    "dvc_remote": ("local", "s3"),
+    "ci_workflows": ("yes", "no"),
+    "team_server": ("yes", "no"),
+    "license": ("MIT", "BSD-3-Clause", "Proprietary"),
+}
 # Importing the project package must not shadow the libraries it is built on.
 RESERVED_PACKAGES = frozenset(
     {"mlflow", "dvc", "hydra", "omegaconf", "xgboost", "sklearn", "pandas", "numpy"}
@@ -22,6 +29,7 @@ SLUG_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 MODEL_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
+S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 
 
 def _single_line(field: str, value: str) -> list[str]:
@@ -40,6 +48,18 @@ def _python_version(value: str) -> list[str]:
         return [f"python_version {value!r} must look like MAJOR.MINOR, e.g. {lowest!r}."]
     if not MIN_PYTHON <= (int(match[1]), int(match[2])) <= MAX_PYTHON:
         return [f"python_version {value!r} is not supported: choose {lowest} to {highest}."]
+    return []
+
+
+def _dvc_remote(kind: str, url: str) -> list[str]:
+    """The remote URL must be of the remote's kind (the one combination rule)."""
+    if kind == "s3" and not S3_URL_RE.match(url):
+        return [f"dvc_remote_url {url!r} must be s3://<bucket>[/path] when dvc_remote is 's3'."]
+    if kind == "local" and ("://" in url or not url.strip() or any(c in url for c in "\r\n")):
+        return [
+            f"dvc_remote_url {url!r} must be a folder path when dvc_remote is 'local' "
+            "(choose dvc_remote 's3' for an s3:// URL)."
+        ]
     return []
 
 
@@ -78,9 +98,11 @@ def validate(answers: dict[str, str]) -> list[str]:
         )
 
     errors += _python_version(answers["python_version"])
-
-    if answers["license"] not in LICENSES:
-        errors.append(f"license {answers['license']!r} must be one of: {', '.join(LICENSES)}.")
+    for field, accepted in CHOICES.items():
+        if answers[field] not in accepted:
+            errors.append(f"{field} {answers[field]!r} must be one of: {', '.join(accepted)}.")
+    if answers["dvc_remote"] in CHOICES["dvc_remote"]:
+        errors += _dvc_remote(answers["dvc_remote"], answers["dvc_remote_url"])
     return errors
 
 

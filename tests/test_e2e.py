@@ -18,7 +18,7 @@ from cookiecutter.main import cookiecutter
 
 from conftest import DEFAULT_SLUG, TEMPLATE
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MODEL = DEFAULT_SLUG  # registered_model_name defaults to the slug
 RAW = Path("data/raw/breast_cancer.csv")
 

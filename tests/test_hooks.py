@@ -21,7 +21,12 @@ VALID = {
     "description": "A classifier.",
     "author": "ML Team",
     "python_version": "3.11",
+    "model_library": "xgboost",
     "registered_model_name": "tumor-classifier",
+    "dvc_remote": "local",
+    "dvc_remote_url": "../.dvc-storage",
+    "ci_workflows": "yes",
+    "team_server": "no",
     "license": "MIT",
 }
 
@@ -64,6 +69,12 @@ def test_valid_answers_pass() -> None:
         ("python_version", "3.11.2", "MAJOR.MINOR"),
         ("python_version", "three", "MAJOR.MINOR"),
         ("license", "GPL", "must be one of"),
+        ("model_library", "torch", "must be one of"),
+        ("dvc_remote", "gcs", "must be one of"),
+        ("ci_workflows", "maybe", "must be one of"),
+        ("team_server", "true", "must be one of"),
+        ("dvc_remote_url", "s3://bucket/path", "must be a folder path"),
+        ("dvc_remote_url", "", "must be a folder path"),
         ("project_name", "", "must not be empty"),
         ("project_name", "two\nlines", "single line"),
         ("author", "   ", "must not be empty"),
@@ -78,6 +89,22 @@ def test_each_invalid_answer_is_refused_naming_field_and_rule(
     assert rule in message
 
 
+@pytest.mark.parametrize(
+    ("url", "valid"),
+    [
+        ("s3://team-dvc/storage", True),
+        ("s3://team.dvc.bucket", True),
+        ("../.dvc-storage", False),
+        ("s3://Bad_Bucket/x", False),
+        ("s3://", False),
+        ("https://team-dvc.s3.amazonaws.com/storage", False),
+    ],
+)
+def test_an_s3_remote_needs_an_s3_url(url: str, valid: bool) -> None:
+    errors = errors_for(dvc_remote="s3", dvc_remote_url=url)
+    assert errors == [] if valid else errors[0].startswith("dvc_remote_url")
+
+
 def test_versions_compare_numerically() -> None:
     assert errors_for(python_version="3.12") == []
     assert errors_for(python_version="3.13") == []
@@ -86,7 +113,12 @@ def test_versions_compare_numerically() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"package_name": "class"}, {"python_version": "3.9"}, {"project_slug": "Bad Slug"}],
+    [
+        {"package_name": "class"},
+        {"registered_model_name": "my model"},
+        {"project_slug": "Bad Slug"},
+        {"dvc_remote_url": "s3://bucket/storage"},  # an s3 URL for the local remote
+    ],
 )
 def test_refusal_happens_before_anything_is_written(tmp_path: Path, changes, capfd) -> None:
     with pytest.raises(FailedHookException):
@@ -103,6 +135,17 @@ def test_post_gen_makes_a_repository_with_a_first_commit(tmp_path: Path, monkeyp
     log = subprocess.run(["git", "log", "--oneline"], capture_output=True, text=True, check=True)
     assert "Initial commit from ml-template" in log.stdout
     assert "Already a git repository" in post_gen.init_repository()
+
+
+def test_post_gen_prunes_folders_left_empty(tmp_path: Path, monkeypatch) -> None:
+    """Conditional file names that render empty leave their folders behind; nothing else."""
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / "deploy" / "kept").mkdir(parents=True)
+    (tmp_path / "deploy" / "kept" / "file.txt").write_text("x\n")
+    monkeypatch.chdir(tmp_path)
+    post_gen.prune_empty_folders()
+    assert not (tmp_path / ".github").exists()
+    assert (tmp_path / "deploy" / "kept" / "file.txt").exists()
 
 
 def test_post_gen_without_identity_stages_files(tmp_path: Path, monkeypatch) -> None:

@@ -23,6 +23,22 @@ from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, Config
 from {{ cookiecutter.package_name }}.data import materialize
 
 RAW = "data/raw/breast_cancer.csv"
+{%- if cookiecutter.model_library == "xgboost" %}
+# A quick model (and the per-iteration points it logs); one that passes validation, one that
+# must not.
+FAST_PARAMS: dict[str, object] = {"n_estimators": 25, "early_stopping_rounds": 0}
+FAST_ROUNDS: int | None = 25
+GOOD = ["model.n_estimators=80", "model.learning_rate=0.2", "model.early_stopping_rounds=0"]
+POOR = ["model.n_estimators=2", "model.max_depth=1", "model.early_stopping_rounds=0"]
+{%- else %}
+# A quick model (and the per-iteration points it logs: none); one that passes validation, one
+# that must not (so regularised that it predicts the majority class).
+FAST_PARAMS: dict[str, object] = {}
+FAST_ROUNDS: int | None = None
+GOOD = ["model.C=1.0"]
+POOR = ["model.C=0.00001"]
+{%- endif %}
+FAST = [f"model.{key}={value}" for key, value in FAST_PARAMS.items()]
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +133,9 @@ def assert_complete_run(run_id: str, cfg: Config, rounds: int | None) -> None:
         history = client.get_metric_history(run_id, "iter_valid_logloss")
         assert [m.step for m in history] == list(range(rounds))
     artifacts = {a.path for a in client.list_artifacts(run_id, "plots")}
-    assert {"plots/confusion_matrix.png", "plots/roc_curve.png", "plots/roc.json"} <= artifacts
+    for name in ("confusion_matrix", "roc_curve", "precision_recall_curve", "feature_importance"):
+        assert f"plots/{name}.png" in artifacts
+    assert {"plots/roc.json", "plots/precision_recall.json"} <= artifacts
     assert {i.dataset.name for i in run.inputs.dataset_inputs} >= {"breast_cancer-training"}
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == cfg.tracking.experiment_name

@@ -11,7 +11,11 @@ from {{ cookiecutter.package_name }}.cli import mlflow_params_to_overrides
 from {{ cookiecutter.package_name }}.config import (
     PROJECT_ROOT,
     ConfigError,
+{%- if cookiecutter.model_library == "xgboost" %}
     XGBoostConfig,
+{%- else %}
+    LogisticRegressionConfig,
+{%- endif %}
     compose,
     flatten,
     from_container,
@@ -35,10 +39,17 @@ def test_mlproject_defaults_match_conf() -> None:
 
 
 def test_overrides_are_typed_and_validated() -> None:
+{%- if cookiecutter.model_library == "xgboost" %}
     cfg = from_container(compose(["model.max_depth=3", "seed=7"]))
     assert isinstance(cfg.model, XGBoostConfig)
     assert (cfg.model.max_depth, cfg.seed) == (3, 7)
     assert flatten(cfg.raw)["model.max_depth"] == "3"
+{%- else %}
+    cfg = from_container(compose(["model.C=0.25", "seed=7"]))
+    assert isinstance(cfg.model, LogisticRegressionConfig)
+    assert (cfg.model.C, cfg.seed) == (0.25, 7)
+    assert flatten(cfg.raw)["model.C"] == "0.25"
+{%- endif %}
 
 
 def test_sklearn_model_group() -> None:
@@ -50,8 +61,13 @@ def test_sklearn_model_group() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
+{%- if cookiecutter.model_library == "xgboost" %}
         ("model.max_depth=deep", "invalid model.max_depth: Value 'deep'"),
         ("model.max_depth=0", "model.max_depth must be >= 1"),
+{%- else %}
+        ("model.max_iter=many", "invalid model.max_iter: Value 'many'"),
+        ("model.C=0", "model.C must be > 0"),
+{%- endif %}
         ("data.test_size=1.5", "data.test_size"),
         ("model.kind=catboost", "model.kind 'catboost'"),
     ],
@@ -62,8 +78,8 @@ def test_bad_values_name_the_key(override: str, message: str) -> None:
 
 
 def test_unknown_key_is_refused_by_hydra() -> None:
-    with pytest.raises(ConfigCompositionException, match=r"model\.max_dept"):
-        compose(["model.max_dept=3"])
+    with pytest.raises(ConfigCompositionException, match=r"model\.max_iters"):
+        compose(["model.max_iters=3"])
 
 
 def test_mlflow_run_extra_params_become_overrides() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from conftest import assert_complete_run
+from conftest import FAST, FAST_ROUNDS, assert_complete_run
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }} import pipeline
@@ -16,21 +16,29 @@ from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, compose, from_c
 from {{ cookiecutter.package_name }}.data import DataError
 
 pytestmark = pytest.mark.e2e
-SMALL = ["model.n_estimators=25", "model.early_stopping_rounds=0"]
 
 
 def _no_stray_mlruns(*roots: Path) -> None:
     for root in roots:
         assert not (root / "mlruns").exists(), f"stray mlruns/ in {root}"
+{%- if cookiecutter.model_library == "xgboost" %}
 
 
-@pytest.mark.parametrize("model", ["xgboost", "logistic_regression"])
-def test_job_registers_a_challenger(workspace: Path, model: str) -> None:
-    overrides = SMALL if model == "xgboost" else ["model=logistic_regression"]
+@pytest.mark.parametrize(
+    ("overrides", "rounds"), [(FAST, FAST_ROUNDS), (["model=logistic_regression"], None)]
+)
+{%- else %}
+
+
+@pytest.mark.parametrize(("overrides", "rounds"), [(FAST, FAST_ROUNDS)])
+{%- endif %}
+def test_job_registers_a_challenger(
+    workspace: Path, overrides: list[str], rounds: int | None
+) -> None:
     cfg = from_container(compose(overrides))
     summary = pipeline.run_job(cfg)
 
-    assert_complete_run(summary.run_id, cfg, 25 if model == "xgboost" else None)
+    assert_complete_run(summary.run_id, cfg, rounds)
     client = MlflowClient()
     version = client.get_model_version_by_alias(cfg.registry.model_name, "challenger")
     assert str(version.version) == summary.version
@@ -43,18 +51,19 @@ def test_job_registers_a_challenger(workspace: Path, model: str) -> None:
 
 
 def test_dvc_stages_share_one_run(workspace: Path) -> None:
-    cfg = from_container(compose(SMALL))
+    cfg = from_container(compose(FAST))
     pipeline.stage_prepare(cfg)
     pipeline.stage_train(cfg)
     summary = pipeline.stage_evaluate(cfg)
 
     produced = json.loads(Path("models/run.json").read_text())
     assert produced["run_id"] == summary.run_id
-    assert_complete_run(summary.run_id, cfg, 25)
+    assert_complete_run(summary.run_id, cfg, FAST_ROUNDS)
     metrics = json.loads(Path("reports/metrics.json").read_text())
     assert metrics["test_auc"] == pytest.approx(summary.metrics["test_auc"])
     assert {p.name for p in Path("reports/plots").iterdir()} == {
         "roc.csv",
+        "precision_recall.csv",
         "confusion.csv",
         "importance.csv",
     }
@@ -64,7 +73,7 @@ def test_dvc_stages_share_one_run(workspace: Path) -> None:
 
 
 def test_bad_data_fails_before_any_run(workspace: Path) -> None:
-    cfg = from_container(compose(SMALL))
+    cfg = from_container(compose(FAST))
     Path(cfg.data.raw_path).write_text("not,a,dataset\n1,2,3\n")
     with pytest.raises(DataError, match="does not match"):
         pipeline.run_job(cfg)
@@ -72,7 +81,7 @@ def test_bad_data_fails_before_any_run(workspace: Path) -> None:
 
 
 def test_failed_run_registers_nothing(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = from_container(compose(SMALL))
+    cfg = from_container(compose(FAST))
 
     def evaluation_fails(*args: object) -> None:
         raise RuntimeError("evaluation failed")

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import GOOD, POOR
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }} import pipeline, registry, validation
@@ -13,8 +14,6 @@ from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import Config, compose, from_container
 
 pytestmark = pytest.mark.e2e
-GOOD = ["model.n_estimators=80", "model.learning_rate=0.2", "model.early_stopping_rounds=0"]
-POOR = ["model.n_estimators=2", "model.max_depth=1", "model.early_stopping_rounds=0"]
 
 
 def aliases(cfg: Config) -> dict[str, int]:

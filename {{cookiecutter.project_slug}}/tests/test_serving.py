@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import RAW, background, free_port
+from conftest import GOOD, RAW, background, free_port
 
 from {{ cookiecutter.package_name }} import pipeline, registry, serving, validation
 from {{ cookiecutter.package_name }}.cli import main
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def champion(workspace: Path) -> str:
-    cfg = from_container(compose(["model.n_estimators=40", "model.learning_rate=0.3"]))
+    cfg = from_container(compose(GOOD))
     summary = pipeline.run_job(cfg)
     validation.validate(cfg, cfg.registry.model_name, summary.version)
     registry.promote(cfg, cfg.registry.model_name, summary.version)

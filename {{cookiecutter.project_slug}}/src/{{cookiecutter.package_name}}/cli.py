@@ -16,7 +16,20 @@ from hydra.types import RunMode
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 
-from . import data, doctor, pipeline, registry, serving, spool, tracking, validation, webhooks
+from . import (
+    data,
+    doctor,
+    pipeline,
+    registry,
+    retention,
+    serving,
+    spool,
+    tracking,
+    validation,
+{%- if cookiecutter.ci_workflows == "yes" %}
+    webhooks,
+{%- endif %}
+)
 from .config import CONF_DIR, ConfigError, compose, from_container, load_params
 
 # Hydra's own flags; any other `--key value` pair is a parameter `mlflow run` appended.
@@ -33,6 +46,7 @@ USER_ERRORS = (
     registry.PromotionError,
     serving.InputError,
     spool.SyncError,
+    retention.RetentionError,
     FileNotFoundError,
     MlflowException,
 )
@@ -83,6 +97,7 @@ def train(cfg: DictConfig) -> float:
         raise SystemExit(2) from err
     print(summary)
     return objective
+{%- if cookiecutter.ci_workflows == "yes" %}
 
 
 def _env(name: str) -> str:
@@ -90,6 +105,7 @@ def _env(name: str) -> str:
     if not value:
         raise ConfigError(f"set {name} in the environment (never on the command line)")
     return value
+{%- endif %}
 
 
 def _run(options: argparse.Namespace) -> int:
@@ -120,6 +136,8 @@ def _run(options: argparse.Namespace) -> int:
     if options.command == "init-tracking":
         experiment_id = tracking.ensure_experiment(cfg, mlflow.get_tracking_uri())
         print(f"Experiment {cfg.tracking.experiment_name!r} ready (id {experiment_id}).")
+    elif options.command == "gc":
+        print("\n".join(retention.collect(cfg, mlflow.get_tracking_uri(), options.apply)))
     elif options.command == "validate":
         result = validation.validate(cfg, name, options.version, options.mode)
         print(result.table())
@@ -141,6 +159,7 @@ def _run(options: argparse.Namespace) -> int:
             if os.environ.get("GITHUB_OUTPUT"):  # a GitHub Actions step output
                 with open(os.environ["GITHUB_OUTPUT"], "a") as outputs:
                     outputs.write(f"image={image}\n")
+{%- if cookiecutter.ci_workflows == "yes" %}
     elif options.command == "webhook-register":
         hook = webhooks.register(options.url, _env("MLFLOW_WEBHOOK_SECRET"), options.name)
         print(f"Webhook {options.name!r} ({hook}) -> {options.url}")
@@ -156,6 +175,7 @@ def _run(options: argparse.Namespace) -> int:
         )
         print(f"Receiving MLflow webhooks on http://{options.host}:{options.port}/")
         server.serve_forever()
+{%- endif %}
     return 0
 
 
@@ -174,6 +194,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("init-tracking", help="create the project's MLflow experiment")
     commands.add_parser("doctor", help="check tracking server, auth, artifacts, DVC remote, git")
     commands.add_parser("sync", help="replay runs spooled while the tracking server was down")
+    gc = commands.add_parser(
+        "gc", help="retention (tracking.retention): delete stale failed runs, purge deleted ones"
+    )
+    gc.add_argument("--apply", action="store_true", help="act (default: say what would happen)")
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("--model", help="registered model name (default: registry.model_name)")
     check = commands.add_parser(
@@ -196,6 +220,7 @@ def _parser() -> argparse.ArgumentParser:
     docker.add_argument("--version", help="version number or alias (default: champion)")
     docker.add_argument("--output", default="build/serving")
     docker.add_argument("--image-repo", help="e.g. ghcr.io/org/repo: print the image reference")
+{%- if cookiecutter.ci_workflows == "yes" %}
     hook = commands.add_parser(
         "webhook-register", help="register the registry webhook (secret: MLFLOW_WEBHOOK_SECRET)"
     )
@@ -206,6 +231,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     receive.add_argument("--host", default="127.0.0.1")
     receive.add_argument("--port", type=int, default=8787)
+{%- endif %}
     return parser
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+{% if cookiecutter.model_library == "xgboost" %}import re
+{% endif %}from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ class DataConfig:
                 1 <= self.synthetic.n_informative <= len(self.features),
                 "data.synthetic.n_informative must be between 1 and the number of features",
             )
+{%- if cookiecutter.model_library == "xgboost" %}
 
 
 @dataclass
@@ -85,6 +86,7 @@ class XGBoostConfig:
         _check(0 < self.subsample <= 1, "model.subsample must be in (0, 1]")
         _check(0 < self.colsample_bytree <= 1, "model.colsample_bytree must be in (0, 1]")
         _check(self.early_stopping_rounds >= 0, "model.early_stopping_rounds must be >= 0")
+{%- endif %}
 
 
 @dataclass
@@ -103,9 +105,26 @@ class LogisticRegressionConfig:
 
 
 MODEL_SCHEMAS: dict[str, type] = {
+{%- if cookiecutter.model_library == "xgboost" %}
     "xgboost": XGBoostConfig,
+{%- endif %}
     "logistic_regression": LogisticRegressionConfig,
 }
+{%- if cookiecutter.model_library == "xgboost" %}
+COMPUTE_KINDS = ("local", "dask")
+{%- else %}
+COMPUTE_KINDS = ("local",)
+{%- endif %}
+
+
+@dataclass
+class RetentionConfig:
+    failed_run_days: float
+    purge_after_days: float
+
+    def __post_init__(self) -> None:
+        _check(self.failed_run_days >= 0, "tracking.retention.failed_run_days must be >= 0")
+        _check(self.purge_after_days >= 0, "tracking.retention.purge_after_days must be >= 0")
 
 
 @dataclass
@@ -117,6 +136,7 @@ class TrackingConfig:
     http_max_retries: int
     http_backoff_s: int
     spool_dir: str
+    retention: RetentionConfig
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -168,7 +188,7 @@ class ComputeConfig:
     partition_size: str = "64MiB"
 
     def __post_init__(self) -> None:
-        _check(self.kind in ("local", "dask"), "compute.kind must be 'local' or 'dask'")
+        _check(self.kind in COMPUTE_KINDS, f"compute.kind must be one of {COMPUTE_KINDS}")
         _check(self.n_workers >= 1, "compute.n_workers must be >= 1")
         _check(self.threads_per_worker >= 1, "compute.threads_per_worker must be >= 1")
 
@@ -192,7 +212,11 @@ class Config:
     objective: ObjectiveConfig
     compute: ComputeConfig
     data: DataConfig
+{%- if cookiecutter.model_library == "xgboost" %}
     model: XGBoostConfig | LogisticRegressionConfig
+{%- else %}
+    model: LogisticRegressionConfig
+{%- endif %}
     tracking: TrackingConfig
     registry: RegistryConfig
     raw: dict[str, Any]  # the composed configuration as plain data, for logging
@@ -221,10 +245,12 @@ def from_container(cfg: DictConfig | dict[str, Any]) -> Config:
         f"model.kind {kind!r} is not one of {sorted(MODEL_SCHEMAS)}; pick a file in conf/model/",
     )
     _check(isinstance(raw["seed"], int), "seed must be an integer")
+{%- if cookiecutter.model_library == "xgboost" %}
     _check(
         raw["compute"].get("kind") != "dask" or kind == "xgboost",
         "compute=dask trains XGBoost models only: use model=xgboost or compute=local",
     )
+{%- endif %}
     return Config(
         project=str(raw["project"]),
         seed=raw["seed"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import re
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from sklearn.model_selection import train_test_split
 from .config import DataConfig, SyntheticConfig
 
 SPLITS = ("train", "valid", "test")
+log = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -81,7 +83,10 @@ def synthesize(path: str | Path, spec: SyntheticConfig, features: list[str], tar
     path.mkdir(parents=True)
     weights = np.random.default_rng(spec.seed).normal(size=spec.n_informative)
     starts = range(0, spec.n_rows, spec.partition_rows)
+    every = max(1, len(starts) // 10)
     for part, start in enumerate(starts):
+        if part % every == 0:
+            log.info("synthetic data: partition %d/%d", part + 1, len(starts))
         rng = np.random.default_rng([spec.seed, part])
         rows = min(spec.partition_rows, spec.n_rows - start)
         values = rng.standard_normal((rows, len(features)), dtype=np.float32)
@@ -122,11 +127,15 @@ def fetch(cfg: DataConfig) -> str:
             f"materialised {path} has md5 {actual}, but {path}.dvc tracks {expected}: "
             "fetch the tracked version with `dvc pull` from the team remote."
         )
-    for args in (("commit", "--force", f"{path}.dvc"), ("push", f"{path}.dvc")):
-        done = dvc(*args)
-        if done.returncode != 0:
-            raise DataError(f"`dvc {' '.join(args)}` failed: {done.stderr.strip()}")
-    return f"{path} materialised from scikit-learn and pushed to the DVC remote (md5 {actual})."
+    committed = dvc("commit", "--force", f"{path}.dvc")
+    if committed.returncode != 0:
+        raise DataError(f"`dvc commit` failed: {committed.stderr.strip()}")
+    made = f"{path} materialised from scikit-learn (md5 {actual})"
+    pushed = dvc("push", f"{path}.dvc")
+    if pushed.returncode != 0:  # the data is here and verified; only sharing it waits
+        reason = (pushed.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"{made}; NOT pushed ({reason}): configure the DVC remote, then `dvc push`."
+    return f"{made} and pushed to the DVC remote."
 
 
 def missing_raw(path: Path) -> DataError:

@@ -47,6 +47,11 @@ def roc_points(evaluation: Evaluation) -> pd.DataFrame:
     return pd.DataFrame({"fpr": fpr, "tpr": tpr})
 
 
+def precision_recall_points(evaluation: Evaluation) -> pd.DataFrame:
+    precision, recall, _ = skm.precision_recall_curve(evaluation.y_true, evaluation.y_score)
+    return pd.DataFrame({"recall": recall, "precision": precision})
+
+
 def feature_importance(model: Any, features: list[str]) -> pd.DataFrame:
     """Importance per feature: gain-based for trees, |coefficient| for linear models."""
     estimator = model.steps[-1][1] if hasattr(model, "steps") else model

@@ -8,19 +8,25 @@ from typing import Any
 
 import mlflow
 import mlflow.sklearn
+{%- if cookiecutter.model_library == "xgboost" %}
 import mlflow.xgboost
+{%- endif %}
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 
 
 def _flavor(kind: str) -> tuple[Any, dict[str, Any]]:
+{%- if cookiecutter.model_library == "xgboost" %}
     """The flavor module and its arguments: XGBoost's UBJSON, scikit-learn's skops."""
     if kind == "xgboost":
         return mlflow.xgboost, {
             "model_format": "ubj",
             "pip_requirements": mlflow.xgboost.get_default_pip_requirements(),
         }
+{%- else %}
+    """The flavor module and its arguments: scikit-learn's skops (never pickle)."""
+{%- endif %}
     return mlflow.sklearn, {
         "serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
         "pip_requirements": mlflow.sklearn.get_default_pip_requirements(include_skops=True),

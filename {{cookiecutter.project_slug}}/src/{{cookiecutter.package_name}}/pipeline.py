@@ -16,8 +16,18 @@ from matplotlib.figure import Figure
 
 from . import data, models, plots, spool, tracking
 from .config import Config, flatten
-from .evaluate import Evaluation, evaluate, feature_importance, roc_points
+from .evaluate import (
+    Evaluation,
+    evaluate,
+    feature_importance,
+    precision_recall_points,
+    roc_points,
+)
+{%- if cookiecutter.model_library == "xgboost" %}
 from .train import check_device, train
+{%- else %}
+from .train import train
+{%- endif %}
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +66,8 @@ class Summary:
             f"Model:   {model if self.version else 'registers when the spooled run is synced'}",
         ]
         if self.url:
-            lines.append(f"UI:      {self.url}")
+            local = self.url.startswith(tracking.LOCAL_UI)
+            lines.append(f"UI:      {self.url}{' (after `make ui`)' if local else ''}")
         if self.spooled:
             lines.append(f"Spooled: {self.spooled} (tracking server unreachable): run `make sync`")
         return "\n".join(lines)
@@ -84,6 +95,7 @@ def sample(cfg: Config, splits: Any) -> pd.DataFrame:
 
 @contextmanager
 def computing(cfg: Config) -> Iterator[None]:
+{%- if cookiecutter.model_library == "xgboost" %}
     """With `compute=dask`, a cluster client for the job (the default client)."""
     if cfg.compute.kind != "dask":
         yield
@@ -92,32 +104,53 @@ def computing(cfg: Config) -> Iterator[None]:
 
     with compute.cluster(cfg.compute):
         yield
+{%- else %}
+    """Where the job computes: in this process (the only compute kind here)."""
+    yield
+{%- endif %}
+
+
+def _log_sizes(splits: Any) -> Any:
+    """Say how big each split is (pandas; Dask frames are lazy and are not counted)."""
+    if isinstance(splits, data.Splits):
+        sizes = ", ".join(f"{name} {len(getattr(splits, name))}" for name in data.SPLITS)
+        log.info("data: %s rows", sizes)
+    return splits
 
 
 def load_splits(cfg: Config) -> Any:
+{%- if cookiecutter.model_library == "xgboost" %}
     """Raw data -> checked splits: pandas, or lazy Dask frames with `compute=dask`."""
-    if cfg.compute.kind != "dask":
-        return data.load_splits(cfg.data, cfg.seed)
-    from . import compute
+    if cfg.compute.kind == "dask":
+        from . import compute
 
-    return compute.split(compute.read_raw(cfg.data, cfg.compute), cfg.data, cfg.seed)
+        return compute.split(compute.read_raw(cfg.data, cfg.compute), cfg.data, cfg.seed)
+{%- else %}
+    """Raw data -> checked splits (pandas)."""
+{%- endif %}
+    log.info("data: loading %s", cfg.data.raw_path)
+    return _log_sizes(data.load_splits(cfg.data, cfg.seed))
 
 
 def read_splits(cfg: Config) -> Any:
     """The prepare stage's splits."""
-    if cfg.compute.kind != "dask":
-        return data.read_splits(cfg.data)
-    from . import compute
+{%- if cookiecutter.model_library == "xgboost" %}
+    if cfg.compute.kind == "dask":
+        from . import compute
 
-    return compute.read_splits(cfg.data)
+        return compute.read_splits(cfg.data)
+{%- endif %}
+    return _log_sizes(data.read_splits(cfg.data))
 
 
 def _evaluate(cfg: Config, model: Any, frame: Any, prefix: str) -> Evaluation:
-    if cfg.compute.kind != "dask":
-        return evaluate(model, *data.features_and_target(frame, cfg.data), prefix)
-    from . import compute
+{%- if cookiecutter.model_library == "xgboost" %}
+    if cfg.compute.kind == "dask":
+        from . import compute
 
-    return compute.evaluate(model, frame, cfg.data, prefix)
+        return compute.evaluate(model, frame, cfg.data, prefix)
+{%- endif %}
+    return evaluate(model, *data.features_and_target(frame, cfg.data), prefix)
 
 
 def report(cfg: Config, model: Any, splits: Any) -> Report:
@@ -125,14 +158,21 @@ def report(cfg: Config, model: Any, splits: Any) -> Report:
     test = _evaluate(cfg, model, splits.test, "test")
     valid = _evaluate(cfg, model, splits.valid, "valid")
     roc = roc_points(test)
+    precision_recall = precision_recall_points(test)
     importance = feature_importance(model, cfg.data.features)
     confusion = pd.DataFrame({"actual": test.y_true, "predicted": test.y_pred})
     return Report(
         metrics={**valid.metrics, **test.metrics},
-        tables={"roc": roc, "confusion": confusion, "importance": importance},
+        tables={
+            "roc": roc,
+            "precision_recall": precision_recall,
+            "confusion": confusion,
+            "importance": importance,
+        },
         figures={
             "confusion_matrix": plots.confusion_matrix(test),
             "roc_curve": plots.roc_curve(roc, test.metrics["test_auc"]),
+            "precision_recall_curve": plots.precision_recall_curve(precision_recall, test),
             "feature_importance": plots.feature_importance(importance),
         },
     )
@@ -175,7 +215,9 @@ def log_report_and_register(
 
 def run_job(cfg: Config) -> Summary:
     """The whole pipeline in one MLflow run (Hydra entry, `mlflow run`, sweeps)."""
+{%- if cookiecutter.model_library == "xgboost" %}
     check_device(cfg)
+{%- endif %}
     uri = tracking.connect(cfg)
     with computing(cfg):
         return _run_job(cfg, uri, load_splits(cfg))
@@ -190,17 +232,21 @@ def _run_job(cfg: Config, uri: str, splits: Any) -> Summary:
 def stage_prepare(cfg: Config) -> None:
     with computing(cfg):
         splits = load_splits(cfg)
+{%- if cookiecutter.model_library == "xgboost" %}
         if cfg.compute.kind == "dask":
             from . import compute
 
             compute.write_splits(splits, cfg.data.processed_dir)
-        else:
-            data.write_splits(splits, cfg.data.processed_dir)
+            return
+{%- endif %}
+        data.write_splits(splits, cfg.data.processed_dir)
 
 
 def stage_train(cfg: Config) -> None:
     """DVC train stage: one new run; the model directory and run id are the stage outputs."""
+{%- if cookiecutter.model_library == "xgboost" %}
     check_device(cfg)
+{%- endif %}
     uri = tracking.connect(cfg)
     with computing(cfg), spool.start_run(cfg, uri) as run:
         splits = read_splits(cfg)

@@ -29,6 +29,17 @@ def roc_curve(roc: pd.DataFrame, auc: float) -> Figure:
     return figure
 
 
+def precision_recall_curve(points: pd.DataFrame, evaluation: Evaluation) -> Figure:
+    figure = Figure(figsize=(5, 5))
+    axis = figure.subplots()
+    axis.plot(points["recall"], points["precision"], drawstyle="steps-post")
+    prevalence = float(evaluation.y_true.mean())
+    axis.axhline(prevalence, linestyle="--", color="grey", label=f"prevalence = {prevalence:.2f}")
+    axis.set(xlabel="Recall", ylabel="Precision", title="Precision-recall (test)")
+    axis.legend(loc="lower left")
+    return figure
+
+
 def feature_importance(importance: pd.DataFrame, top: int = 15) -> Figure:
     head = importance.head(top).iloc[::-1]
     figure = Figure(figsize=(6, 0.35 * len(head) + 1), layout="tight")

@@ -11,7 +11,9 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
+{%- if cookiecutter.model_library == "xgboost" %}
 from typing import Any
+{%- endif %}
 from urllib.parse import urlparse
 
 import mlflow
@@ -30,6 +32,10 @@ DATASET_SAMPLE_ROWS = 10_000
 
 class TrackingError(RuntimeError):
     """The tracking store cannot be used; the message says what to do."""
+
+
+# Where `make ui` serves the embedded store.
+LOCAL_UI = "http://127.0.0.1:5000"
 
 
 def resolve_uri(cfg: Config) -> tuple[str, bool]:
@@ -192,20 +198,30 @@ def lineage_tags(cfg: Config) -> dict[str, str]:
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     tags["model.kind"] = cfg.model.kind
     return tags
+{%- if cookiecutter.model_library == "xgboost" %}
 
 
 def dataset(cfg: Config, frame: Any, context: str) -> Dataset:
-    """Dataset lineage for a split (pandas or Dask): source path, DVC md5 as digest, the true
+{%- else %}
+
+
+def dataset(cfg: Config, frame: pd.DataFrame, context: str) -> Dataset:
+{%- endif %}
+    """Dataset lineage for a split{{ " (pandas or Dask)" if cookiecutter.model_library == "xgboost" }}: source path, DVC md5 as digest, the true
     row count as profile, and the schema of the first rows.
 
     MLflow infers a schema by checking every value in Python (~15 s for 300k rows x 20); the
     first DATASET_SAMPLE_ROWS rows give the same column types at a fixed cost.
     """
+{%- if cookiecutter.model_library == "xgboost" %}
     if isinstance(frame, pd.DataFrame):
         sample, rows = frame.head(DATASET_SAMPLE_ROWS), len(frame)
     else:  # Dask: one pass for the count, the first partition for the sample
         sample = frame.partitions[0].compute().head(DATASET_SAMPLE_ROWS)
         rows = int(frame.shape[0].compute())
+{%- else %}
+    sample, rows = frame.head(DATASET_SAMPLE_ROWS), len(frame)
+{%- endif %}
     with warnings.catch_warnings():  # MLflow registers two equivalent local-file sources
         warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
         source = mlflow.data.from_pandas(
@@ -221,8 +237,10 @@ def dataset(cfg: Config, frame: Any, context: str) -> Dataset:
 
 
 def run_url(run: mlflow.entities.Run) -> str | None:
-    """The run's page in the MLflow UI, when the store is a server."""
+    """The run's page in the MLflow UI: the server's, or `make ui`'s for a sqlite store."""
     uri = mlflow.get_tracking_uri()
-    if urlparse(uri).scheme not in ("http", "https"):
+    scheme = urlparse(uri).scheme
+    if scheme not in ("http", "https", "sqlite"):
         return None
-    return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    base = LOCAL_UI if scheme == "sqlite" else uri.rstrip("/")
+    return f"{base}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import xgboost
-from sklearn.linear_model import LogisticRegression
+{% if cookiecutter.model_library == "xgboost" %}import xgboost
+{% endif %}from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+{%- if cookiecutter.model_library == "xgboost" %}
 from xgboost import XGBClassifier
 
 from .config import Config, ConfigError, LogisticRegressionConfig, XGBoostConfig
+{%- else %}
+
+from .config import Config, LogisticRegressionConfig
+{%- endif %}
 from .data import Splits, features_and_target
 
+log = logging.getLogger(__name__)
+{%- if cookiecutter.model_library == "xgboost" %}
 EVAL_METRICS = ("logloss", "auc")
+{%- endif %}
 
 
 @dataclass
@@ -24,6 +33,7 @@ class TrainResult:
     # the model has no iterations to report.
     history: dict[str, list[float]] = field(default_factory=dict)
     best_iteration: int | None = None
+{%- if cookiecutter.model_library == "xgboost" %}
 
 
 def check_device(cfg: Config) -> None:
@@ -67,18 +77,38 @@ def xgboost_result(fitted: Any, model: XGBClassifier, cfg: XGBoostConfig) -> Tra
     return TrainResult(model=model, history=history, best_iteration=best)
 
 
+class Progress(xgboost.callback.TrainingCallback):
+    """Log a tenth of the way at a time: the round and the latest validation metrics."""
+
+    def __init__(self, rounds: int) -> None:
+        super().__init__()
+        self.rounds = rounds
+        self.every = max(1, rounds // 10)
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
+        done = epoch + 1
+        if done % self.every == 0 or done == self.rounds:
+            latest = evals_log.get("validation_1", {})
+            shown = ", ".join(f"{name}={values[-1]:.4f}" for name, values in latest.items())
+            log.info("round %d/%d: valid %s", done, self.rounds, shown)
+        return False  # never stops training
+
+
 def _xgboost(cfg: XGBoostConfig, seed: int, splits: Splits, data_cfg: Any) -> TrainResult:
     x_train, y_train = features_and_target(splits.train, data_cfg)
     x_valid, y_valid = features_and_target(splits.valid, data_cfg)
-    model = XGBClassifier(**xgboost_params(cfg, seed))
+    model = XGBClassifier(**xgboost_params(cfg, seed), callbacks=[Progress(cfg.n_estimators)])
     model.fit(x_train, y_train, eval_set=[(x_train, y_train), (x_valid, y_valid)], verbose=False)
+    model.callbacks = None  # the saved model keeps only JSON-serialisable settings
     return xgboost_result(model, model, cfg)
+{%- endif %}
 
 
 def _logistic_regression(
     cfg: LogisticRegressionConfig, seed: int, splits: Splits, data_cfg: Any
 ) -> TrainResult:
     x_train, y_train = features_and_target(splits.train, data_cfg)
+    log.info("fitting logistic regression on %d rows", len(x_train))
     model: Pipeline = make_pipeline(
         StandardScaler(),
         LogisticRegression(
@@ -90,6 +120,7 @@ def _logistic_regression(
 
 
 def train(cfg: Config, splits: Any) -> TrainResult:
+{%- if cookiecutter.model_library == "xgboost" %}
     """Fit the configured model on the train split (valid split for early stopping).
 
     `splits`: pandas frames, or Dask frames with `compute=dask` (XGBoost on the cluster).
@@ -101,4 +132,7 @@ def train(cfg: Config, splits: Any) -> TrainResult:
         return train_xgboost(cfg.model, cfg.seed, splits, cfg.data)
     if isinstance(cfg.model, XGBoostConfig):
         return _xgboost(cfg.model, cfg.seed, splits, cfg.data)
+{%- else %}
+    """Fit the configured model on the train split."""
+{%- endif %}
     return _logistic_regression(cfg.model, cfg.seed, splits, cfg.data)

@@ -1,0 +1,206 @@
+"""The bake matrix: every pair of option values from cookiecutter.json, each bake checked.
+
+Quick tier: exact file set, no leftover Jinja, TOML/YAML/JSON parse, ruff clean, committed.
+Slow tier: each bake's `make setup` on its Python, then its own lint and quick tests (its full
+suite runs on the default bake in test_e2e.py); an s3 bake pushes and pulls through an S3
+server (moto).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+from conftest import TEMPLATE
+from matrix import (
+    OPTIONS,
+    Choice,
+    all_pairs,
+    answers,
+    check_committed,
+    check_rendered_and_parseable,
+    check_ruff_clean,
+    expected_files,
+    files_of,
+    label,
+    valid,
+)
+
+DEFAULTS = {name: values[0] for name, values in OPTIONS.items()}
+MATRIX = all_pairs(OPTIONS, valid)
+RAW = Path("data/raw/breast_cancer.csv")
+
+
+def test_matrix_covers_every_pair_of_option_values() -> None:
+    assert MATRIX[0] == DEFAULTS
+    names = list(OPTIONS)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            pairs = {(row[a], row[b]) for row in MATRIX}
+            assert pairs == {(x, y) for x in OPTIONS[a] for y in OPTIONS[b]}, (a, b)
+    combinations = 1
+    for values in OPTIONS.values():
+        combinations *= len(values)
+    assert len(MATRIX) < combinations / 4
+
+
+def test_the_validity_filter_is_the_pre_gen_check(tmp_path: Path) -> None:
+    """A combination pre_gen refuses is filtered out of the matrix and bakes nothing."""
+    wrong = {**DEFAULTS, "dvc_remote": "local", "dvc_remote_url": "s3://team-dvc/storage"}
+    assert not valid(wrong)
+    assert valid({**DEFAULTS, "dvc_remote": "s3"})  # its default URL is an s3:// one
+    assert answers({**DEFAULTS, "dvc_remote": "s3"})["dvc_remote_url"].startswith("s3://")
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context=wrong, output_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module", params=MATRIX, ids=label)
+def bake(request: pytest.FixtureRequest, tmp_path_factory) -> tuple[Choice, Path]:
+    out = tmp_path_factory.mktemp("matrix")
+    path = cookiecutter(str(TEMPLATE), no_input=True, extra_context=request.param, output_dir=str(out))
+    return request.param, Path(path)
+
+
+def test_exact_file_set(bake: tuple[Choice, Path]) -> None:
+    choice, project = bake
+    assert files_of(project) == expected_files(choice)
+    folders = [p for p in project.rglob("*") if ".git" not in p.relative_to(project).parts]
+    empty = [p for p in folders if p.is_dir() and not any(p.iterdir())]
+    assert empty == [], "folders left empty"
+
+
+def test_rendered_and_parseable(bake: tuple[Choice, Path]) -> None:
+    check_rendered_and_parseable(bake[1])
+
+
+def test_ruff_clean(bake: tuple[Choice, Path]) -> None:
+    check_ruff_clean(bake[1])
+
+
+def test_committed(bake: tuple[Choice, Path]) -> None:
+    check_committed(bake[1])
+
+
+def interpreter(version: str) -> str:
+    """A Python of this version: on PATH, or installed by pyenv."""
+    candidates = [shutil.which(f"python{version}")]
+    root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates += sorted(glob.glob(f"{root}/versions/{version}.*/bin/python{version}"))
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "--version"], capture_output=True).returncode == 0:
+            return candidate
+    pytest.skip(f"no python{version} on this machine")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def s3_server(log: Path) -> Iterator[str]:
+    """moto's S3 server on loopback; stopped by PID."""
+    port = free_port()
+    moto = Path(sys.executable).with_name("moto_server")
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=2)  # noqa: S310 (loopback)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def sh(project: Path, env: dict[str, str], *command: str) -> str:
+    done = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=1800
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{output[-6000:]}"
+    return output
+
+
+def project_env(project: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
+    env.pop("VIRTUAL_ENV", None)
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+
+
+def setup_test_and_round_trip(choice: Choice, project: Path, env: dict[str, str]) -> None:
+    sh(project, env, "make", "setup", f"PYTHON={interpreter(choice['python_version'])}")
+    version = sh(project, env, ".venv/bin/python", "--version")
+    assert version.split()[1].startswith(choice["python_version"] + ".")
+    sh(project, env, "make", "lint")
+    out = sh(project, env, ".venv/bin/pytest", "-m", "not slow", "-p", "no:cacheprovider")
+    assert " passed" in out and " failed" not in out
+    # The default DVC remote holds the data: drop every local copy and pull it back.
+    sh(project, env, ".venv/bin/dvc", "push")
+    tracked = md5(project / RAW)
+    (project / RAW).unlink()
+    shutil.rmtree(project / ".dvc" / "cache")
+    sh(project, env, ".venv/bin/dvc", "pull", f"{RAW}.dvc")
+    assert md5(project / RAW) == tracked
+
+
+@pytest.mark.slow
+def test_baked_project_sets_up_and_passes_its_tests(
+    bake: tuple[Choice, Path], tmp_path: Path
+) -> None:
+    choice, project = bake
+    env = project_env(project)
+    if choice["dvc_remote"] == "local":
+        setup_test_and_round_trip(choice, project, env)
+        return
+    import boto3
+
+    url = urlparse(answers(choice)["dvc_remote_url"])
+    with s3_server(tmp_path / "moto.log") as endpoint:
+        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        env |= {key.upper(): value for key, value in credentials.items()}
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials)
+        s3.create_bucket(Bucket=url.netloc)
+        # What the README tells a team to do: the endpoint in git-ignored .dvc/config.local.
+        (project / ".dvc" / "config.local").write_text(
+            f"['remote \"s3\"']\n    endpointurl = {endpoint}\n"
+        )
+        setup_test_and_round_trip(choice, project, env)
+        keys = s3.list_objects_v2(Bucket=url.netloc).get("Contents", [])
+        assert any(k["Key"].startswith(url.path.strip("/")) for k in keys), keys

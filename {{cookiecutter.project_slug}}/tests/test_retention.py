@@ -1,0 +1,66 @@
+"""Retention on a real store: stale failed runs are deleted (never one behind a model
+version), then `mlflow gc` purges deleted runs with their artifacts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.config import load_params
+from {{ cookiecutter.package_name }}.retention import DAY_MS
+
+pytestmark = pytest.mark.e2e
+
+
+def finished_run(client: MlflowClient, experiment_id: str, status: str, days_ago: float) -> str:
+    run = client.create_run(experiment_id)
+    client.log_text(run.info.run_id, "artifact", "notes.txt")
+    ended = int(time.time() * 1000 - days_ago * DAY_MS)
+    client.set_terminated(run.info.run_id, status, end_time=ended)
+    return run.info.run_id
+
+
+def test_gc_applies_the_retention_policy(workspace: Path, capsys) -> None:
+    assert main(["init-tracking"]) == 0
+    cfg = load_params()
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment_name).experiment_id
+    days = cfg.tracking.retention.failed_run_days
+    stale = finished_run(client, experiment, "FAILED", days + 1)
+    killed = finished_run(client, experiment, "KILLED", days + 2)
+    recent = finished_run(client, experiment, "FAILED", days - 1)
+    finished = finished_run(client, experiment, "FINISHED", days + 1)
+    registered = finished_run(client, experiment, "FAILED", days + 1)
+    client.create_registered_model("kept")
+    client.create_model_version("kept", f"runs:/{registered}/artifact", run_id=registered)
+    capsys.readouterr()
+
+    assert main(["gc"]) == 0  # a dry run first: nothing changes
+    preview = capsys.readouterr().out
+    assert stale in preview and killed in preview and "dry run" in preview
+    assert client.get_run(stale).info.lifecycle_stage == "active"
+
+    assert main(["gc", "--apply"]) == 0
+    stages = {run_id: client.get_run(run_id).info.lifecycle_stage for run_id in (
+        stale, killed, recent, finished, registered)}  # fmt: skip
+    assert stages == {
+        stale: "deleted", killed: "deleted", recent: "active", finished: "active",
+        registered: "active",
+    }  # fmt: skip
+
+    # Deleted runs older than purge_after_days go for good, artifacts included.
+    artifacts = Path(mlflow.get_run(stale).info.artifact_uri.removeprefix("file://"))
+    assert artifacts.is_dir()
+    params = Path("params.yaml")
+    params.write_text(params.read_text().replace("purge_after_days: 30", "purge_after_days: 0"))
+    assert main(["gc", "--apply"]) == 0
+    assert "purged" in capsys.readouterr().out
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        client.get_run(stale)
+    assert not artifacts.exists()
+    assert client.get_run(recent).info.lifecycle_stage == "active"

@@ -1,0 +1,40 @@
+"""tasks.py, the runner that needs no make: every Makefile target is one of its tasks."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+
+from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
+
+
+def load_tasks():
+    spec = importlib.util.spec_from_file_location("tasks", PROJECT_ROOT / "tasks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tasks(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "tasks.py", *args]
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+
+
+def test_every_make_target_is_a_task() -> None:
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    targets = re.search(r"^TASKS := (.+)$", makefile, re.MULTILINE)
+    assert targets is not None
+    assert set(targets[1].split()) == set(load_tasks().TASKS)
+
+
+def test_tasks_run_without_make() -> None:
+    listed = tasks("help")
+    assert listed.returncode == 0
+    assert {line.split()[0] for line in listed.stdout.splitlines()} == set(load_tasks().TASKS)
+    linted = tasks("lint")
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    unknown = tasks("deploy")
+    assert unknown.returncode == 2 and "unknown task(s) ['deploy']" in unknown.stderr
