@@ -6,10 +6,10 @@ DEMO := build/demo
 SLUG := tumor-classifier
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench clean
+.PHONY: help run test test-quick lint bench clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ run: $(VENV)/.installed  ## bake the default project into build/demo and run it 
 test: $(VENV)/.installed tools/node_modules/.installed  ## the template's tests: hooks, bakes, workflows, end to end
 	$(BIN)/pytest
 
+test-quick: $(VENV)/.installed tools/node_modules/.installed  ## the quick tier: no make setup in bakes
+	$(BIN)/pytest -m "not slow"
+
 lint: $(VENV)/.installed  ## ruff on the template's own code
 	$(BIN)/ruff check hooks tests benchmarks
 	$(BIN)/ruff format --check hooks tests benchmarks
@@ -39,8 +42,9 @@ lint: $(VENV)/.installed  ## ruff on the template's own code
 bench: $(VENV)/.installed  ## bake into build/bench, run it, print the benchmarks' ratios
 	rm -rf build/bench
 	$(BIN)/cookiecutter --no-input --output-dir build/bench .
-	$(MAKE) -C build/bench/$(SLUG) setup run .venv/.team-test
-	cd build/bench/$(SLUG) && for b in per_iteration_metrics dvc_noop team_server_overhead \
+	$(MAKE) -C build/bench/$(SLUG) setup run
+	cd build/bench/$(SLUG) && .venv/bin/uv pip install --quiet --python .venv/bin/python \
+		-e ".[dev,cpu,team-test]" && for b in per_iteration_metrics dvc_noop team_server_overhead \
 		tracking_overhead dask_scale; do \
 		.venv/bin/python $(CURDIR)/benchmarks/$$b.py || exit 1; done
 

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -29,3 +36,40 @@ def load_hook(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def loopback_server(
+    command: list[str], probe: str, log: Path, timeout_s: float = 120, **popen: object
+) -> Iterator[str]:
+    """Start a server on 127.0.0.1 (`{port}` in `command` becomes a free port), wait until
+    `probe` (a path) answers, yield its base URL; stop it by PID."""
+    port = free_port()
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [part.format(port=port) for part in command],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **popen,  # type: ignore[arg-type]
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}{probe}", timeout=2)  # loopback only
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
 
@@ -33,8 +32,8 @@ PACKAGE = "tumor_classifier"
 # Files in every bake, and the files each option value adds (paths in the baked project).
 COMMON_PACKAGE = [
     "__init__.py", "cli.py", "config.py", "data.py", "doctor.py", "evaluate.py", "models.py",
-    "pipeline.py", "plots.py", "registry.py", "retention.py", "serving.py", "spool.py", "sweep.py", "tracking.py",
-    "train.py", "validation.py",
+    "pipeline.py", "plots.py", "registry.py", "retention.py", "serving.py", "spool.py",
+    "sweep.py", "tracking.py", "train.py", "validation.py",
 ]  # fmt: skip
 COMMON = {
     ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", "LICENSE",
@@ -97,7 +96,8 @@ def all_pairs(options: dict[str, list[str]], accept: Callable[[Choice], bool]) -
     """A small set of accepted combinations covering every pair of values that any accepted
     combination has (greedy; deterministic; the first row is all defaults)."""
     names = list(options)
-    candidates = [dict(zip(names, values, strict=True)) for values in itertools.product(*options.values())]
+    combinations = itertools.product(*options.values())
+    candidates = [dict(zip(names, values, strict=True)) for values in combinations]
     candidates = [choice for choice in candidates if accept(choice)]
     uncovered = set().union(*(_pairs(choice) for choice in candidates))
     rows: list[Choice] = []

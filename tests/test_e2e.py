@@ -4,6 +4,7 @@ lint and tests, and the DVC remote round trip -- real tools, the embedded sqlite
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
-from conftest import DEFAULT_SLUG, TEMPLATE
+from conftest import DEFAULT_SLUG, TEMPLATE, loopback_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MODEL = DEFAULT_SLUG  # registered_model_name defaults to the slug
@@ -57,7 +58,12 @@ def md5(path: Path) -> str:
 
 def test_pipeline_and_mlflow_run_register_models(project: Path) -> None:
     out = sh(project, "make", "run")
-    assert f"Model:   models:/{MODEL}/1 (alias @challenger)" in out
+    assert "data: train 341, valid 114, test 114 rows" in out  # progress ...
+    assert re.search(r"round \d+/300: valid logloss=", out)
+    assert f"Model:   models:/{MODEL}/1 (alias @challenger)" in out  # ... and the summary
+    assert re.search(r"Metrics: test_accuracy=0\.\d+, test_auc=0\.\d+", out)
+    ui = r"UI: +http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32} \(after `make ui`\)"
+    assert re.search(ui, out), out[-2000:]
     assert "(embedded default; set MLFLOW_TRACKING_URI" in out
 
     out = sh(
@@ -113,6 +119,68 @@ def test_pipeline_and_mlflow_run_register_models(project: Path) -> None:
     assert "Data and pipelines are up to date" in sh(project, "dvc", "status")
     metrics = yaml.safe_load((project / "reports/metrics.json").read_text())
     assert metrics["test_auc"] > 0.9
+
+
+def test_dvc_plots_render(project: Path, tmp_path: Path) -> None:
+    if not (project / "reports" / "plots").is_dir():
+        sh(project, "make", "run")
+    sh(project, "dvc", "plots", "show", "--out", str(tmp_path / "plots"))
+    page = (tmp_path / "plots" / "index.html").read_text()
+    for title in ("ROC (test)", "Precision-recall (test)", "Confusion matrix (test)"):
+        assert title in page
+    assert "Feature importance" in page
+    figures = {p.name for p in (project / "reports" / "figures").iterdir()}
+    assert figures == {
+        "confusion_matrix.png", "roc_curve.png", "precision_recall_curve.png",
+        "feature_importance.png",
+    }  # fmt: skip
+    assert all(f"reports/figures/{name}" in page for name in figures)
+
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--virtual-time-budget=30000",
+]  # fmt: skip
+
+
+def page_text(url: str, profile: Path) -> str:
+    """The page's text after its JavaScript ran, from headless Chromium's DOM dump."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "needs Debian's chromium package (.ci/run installs it)"
+    done = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = re.sub(r"<script.*?</script>|<style.*?</style>", " ", done.stdout, flags=re.DOTALL)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
+
+
+def test_mlflow_ui_shows_the_run_and_the_challenger(project: Path, tmp_path: Path) -> None:
+    """`mlflow server` on the project's store after `make run`, looked at in a browser."""
+    if not query(project, "SELECT 1 FROM model_versions"):
+        sh(project, "make", "run")
+    ((experiment_id, run_id, run_name),) = query(
+        project,
+        "SELECT r.experiment_id, r.run_uuid, r.name FROM runs r JOIN model_versions v "
+        "ON v.run_id = r.run_uuid JOIN registered_model_aliases a ON a.name = v.name "
+        "AND a.version = v.version WHERE a.alias = 'challenger'",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    server = [str(project / ".venv/bin/mlflow"), "server", "--backend-store-uri",
+              "sqlite:///mlflow.db", "--host", "127.0.0.1", "--port", "{port}"]  # fmt: skip
+    with loopback_server(server, "/health", tmp_path / "server.log", cwd=project, env=env) as base:
+        runs = page_text(f"{base}/#/experiments/{experiment_id}/runs", tmp_path / "p1")
+        assert run_name in runs and "Training runs" in runs
+        run = page_text(f"{base}/#/experiments/{experiment_id}/runs/{run_id}", tmp_path / "p2")
+        assert run_name in run and "test_auc" in run
+        model = page_text(f"{base}/#/models/{MODEL}", tmp_path / "p3")
+        assert f"Registered Models {MODEL}" in model
+        assert re.search(r"@\s*challenger", model), model[:3000]
 
 
 def test_dvc_remote_restores_identical_bytes(project: Path) -> None:

@@ -12,14 +12,9 @@ import glob
 import hashlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -27,7 +22,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from conftest import TEMPLATE
+from conftest import TEMPLATE, loopback_server
 from matrix import (
     OPTIONS,
     Choice,
@@ -74,8 +69,9 @@ def test_the_validity_filter_is_the_pre_gen_check(tmp_path: Path) -> None:
 @pytest.fixture(scope="module", params=MATRIX, ids=label)
 def bake(request: pytest.FixtureRequest, tmp_path_factory) -> tuple[Choice, Path]:
     out = tmp_path_factory.mktemp("matrix")
-    path = cookiecutter(str(TEMPLATE), no_input=True, extra_context=request.param, output_dir=str(out))
-    return request.param, Path(path)
+    choice = request.param
+    path = cookiecutter(str(TEMPLATE), no_input=True, extra_context=choice, output_dir=str(out))
+    return choice, Path(path)
 
 
 def test_exact_file_set(bake: tuple[Choice, Path]) -> None:
@@ -109,38 +105,10 @@ def interpreter(version: str) -> str:
     pytest.skip(f"no python{version} on this machine")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def s3_server(log: Path) -> Iterator[str]:
-    """moto's S3 server on loopback; stopped by PID."""
-    port = free_port()
+def s3_server(log: Path) -> AbstractContextManager[str]:
+    """moto's S3 server on loopback."""
     moto = Path(sys.executable).with_name("moto_server")
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=2)  # noqa: S310 (loopback)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.3)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    return loopback_server([str(moto), "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/", log)
 
 
 def sh(project: Path, env: dict[str, str], *command: str) -> str:

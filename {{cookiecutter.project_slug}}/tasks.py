@@ -20,7 +20,8 @@ BIN = VENV / "bin"
 PACKAGE = "{{ cookiecutter.package_name }}"
 UI_ADDRESS = ("127.0.0.1", "5000")
 CLEANED = (
-    "data/processed", "models/model", "reports", ".hydra-runs", ".pytest_cache", ".ruff_cache",
+    "data/processed", "models/model", "reports", "dvc_plots", ".hydra-runs", ".pytest_cache",
+    ".ruff_cache",
 )  # fmt: skip
 TASKS: dict[str, tuple[Callable[[list[str]], None], str]] = {}
 
