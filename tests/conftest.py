@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,9 +17,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 DEFAULT_SLUG = "tumor-classifier"
+RAW = Path("data/raw/breast_cancer.csv")  # a baked project's DVC-tracked raw data
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -73,3 +77,44 @@ def loopback_server(
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def project_env(project: Path) -> dict[str, str]:
+    """This environment for a baked project's commands: its venv first on PATH, no inherited
+    MLflow or AWS settings, telemetry off."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
+    env.pop("VIRTUAL_ENV", None)
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def sh(project: Path, *command: str, env: dict[str, str] | None = None, timeout: int = 900) -> str:
+    """Run a command in a baked project (default environment: `project_env`); fail with its
+    output."""
+    done = subprocess.run(
+        command,
+        cwd=project,
+        env=env or project_env(project),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{output[-6000:]}"
+    return output
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+
+
+def check_dvc_round_trip(project: Path, env: dict[str, str] | None = None) -> None:
+    """The raw data is the tracked version; push it, drop every local copy, pull it back."""
+    tracked = yaml.safe_load((project / f"{RAW}.dvc").read_text())["outs"][0]["md5"]
+    assert md5(project / RAW) == tracked
+    sh(project, "dvc", "push", env=env)
+    (project / RAW).unlink()
+    shutil.rmtree(project / ".dvc" / "cache")
+    sh(project, "dvc", "pull", f"{RAW}.dvc", env=env)
+    assert md5(project / RAW) == tracked

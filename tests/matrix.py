@@ -18,6 +18,7 @@ from cookiecutter.prompt import prompt_for_config
 
 from conftest import TEMPLATE, load_hook
 
+PRE_GEN = load_hook("pre_gen_project")
 Choice = dict[str, str]
 Pair = tuple[tuple[str, str], tuple[str, str]]
 
@@ -84,7 +85,7 @@ def answers(choice: Choice) -> dict[str, str]:
 
 def valid(choice: Choice) -> bool:
     """The validity filter: the template's own pre_gen check on the rendered answers."""
-    return not load_hook("pre_gen_project").validate(answers(choice))
+    return not PRE_GEN.validate(answers(choice))
 
 
 def _pairs(choice: Choice) -> set[Pair]:

@@ -3,9 +3,7 @@ lint and tests, and the DVC remote round trip -- real tools, the embedded sqlite
 
 from __future__ import annotations
 
-import hashlib
 import html
-import os
 import re
 import shutil
 import sqlite3
@@ -17,25 +15,10 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
-from conftest import DEFAULT_SLUG, TEMPLATE, loopback_server
+from conftest import DEFAULT_SLUG, RAW, TEMPLATE, loopback_server, project_env, sh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MODEL = DEFAULT_SLUG  # registered_model_name defaults to the slug
-RAW = Path("data/raw/breast_cancer.csv")
-
-
-def sh(project: Path, *command: str, timeout: int = 900) -> str:
-    """Run a command in the baked project with its venv first on PATH; fail with its output."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") or k == "HOME"}
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
-    env.pop("VIRTUAL_ENV", None)
-    done = subprocess.run(
-        command, cwd=project, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{output[-6000:]}"
-    return output
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +33,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def query(project: Path, sql: str, *args: object) -> list[tuple]:
     with sqlite3.connect(project / "mlflow.db") as db:
         return db.execute(sql, args).fetchall()
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
 
 
 def test_pipeline_and_mlflow_run_register_models(project: Path) -> None:
@@ -169,11 +148,10 @@ def test_mlflow_ui_shows_the_run_and_the_challenger(project: Path, tmp_path: Pat
         "ON v.run_id = r.run_uuid JOIN registered_model_aliases a ON a.name = v.name "
         "AND a.version = v.version WHERE a.alias = 'challenger'",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     server = [str(project / ".venv/bin/mlflow"), "server", "--backend-store-uri",
               "sqlite:///mlflow.db", "--host", "127.0.0.1", "--port", "{port}"]  # fmt: skip
-    with loopback_server(server, "/health", tmp_path / "server.log", cwd=project, env=env) as base:
+    log, env = tmp_path / "server.log", project_env(project)
+    with loopback_server(server, "/health", log, cwd=project, env=env) as base:
         runs = page_text(f"{base}/#/experiments/{experiment_id}/runs", tmp_path / "p1")
         assert run_name in runs and "Training runs" in runs
         run = page_text(f"{base}/#/experiments/{experiment_id}/runs/{run_id}", tmp_path / "p2")
@@ -181,16 +159,6 @@ def test_mlflow_ui_shows_the_run_and_the_challenger(project: Path, tmp_path: Pat
         model = page_text(f"{base}/#/models/{MODEL}", tmp_path / "p3")
         assert f"Registered Models {MODEL}" in model
         assert re.search(r"@\s*challenger", model), model[:3000]
-
-
-def test_dvc_remote_restores_identical_bytes(project: Path) -> None:
-    tracked = yaml.safe_load((project / f"{RAW}.dvc").read_text())["outs"][0]["md5"]
-    assert md5(project / RAW) == tracked
-    sh(project, "dvc", "push")
-    (project / RAW).unlink()
-    shutil.rmtree(project / ".dvc" / "cache")
-    sh(project, "dvc", "pull", f"{RAW}.dvc")
-    assert md5(project / RAW) == tracked
 
 
 def test_baked_project_lints_and_passes_its_own_tests(project: Path) -> None:

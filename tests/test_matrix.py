@@ -9,12 +9,12 @@ server (moto).
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,7 +22,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from conftest import TEMPLATE, loopback_server
+from conftest import TEMPLATE, check_dvc_round_trip, loopback_server, project_env, sh
 from matrix import (
     OPTIONS,
     Choice,
@@ -39,7 +39,6 @@ from matrix import (
 
 DEFAULTS = {name: values[0] for name, values in OPTIONS.items()}
 MATRIX = all_pairs(OPTIONS, valid)
-RAW = Path("data/raw/breast_cancer.csv")
 
 
 def test_matrix_covers_every_pair_of_option_values() -> None:
@@ -111,41 +110,15 @@ def s3_server(log: Path) -> AbstractContextManager[str]:
     return loopback_server([str(moto), "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/", log)
 
 
-def sh(project: Path, env: dict[str, str], *command: str) -> str:
-    done = subprocess.run(
-        command, cwd=project, env=env, capture_output=True, text=True, timeout=1800
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{output[-6000:]}"
-    return output
-
-
-def project_env(project: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
-    env.pop("VIRTUAL_ENV", None)
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
-    return env
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
-
-
 def setup_test_and_round_trip(choice: Choice, project: Path, env: dict[str, str]) -> None:
-    sh(project, env, "make", "setup", f"PYTHON={interpreter(choice['python_version'])}")
-    version = sh(project, env, ".venv/bin/python", "--version")
+    run = partial(sh, project, env=env, timeout=1800)
+    run("make", "setup", f"PYTHON={interpreter(choice['python_version'])}")
+    version = run(".venv/bin/python", "--version")
     assert version.split()[1].startswith(choice["python_version"] + ".")
-    sh(project, env, "make", "lint")
-    out = sh(project, env, ".venv/bin/pytest", "-m", "not slow", "-p", "no:cacheprovider")
+    run("make", "lint")
+    out = run(".venv/bin/pytest", "-m", "not slow", "-p", "no:cacheprovider")
     assert " passed" in out and " failed" not in out
-    # The default DVC remote holds the data: drop every local copy and pull it back.
-    sh(project, env, ".venv/bin/dvc", "push")
-    tracked = md5(project / RAW)
-    (project / RAW).unlink()
-    shutil.rmtree(project / ".dvc" / "cache")
-    sh(project, env, ".venv/bin/dvc", "pull", f"{RAW}.dvc")
-    assert md5(project / RAW) == tracked
+    check_dvc_round_trip(project, env)  # through the bake's default DVC remote
 
 
 @pytest.mark.slow

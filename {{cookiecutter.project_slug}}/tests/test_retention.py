@@ -3,11 +3,13 @@ version), then `mlflow gc` purges deleted runs with their artifacts."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import mlflow
 import pytest
+from conftest import background, free_port
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.cli import main
@@ -64,3 +66,32 @@ def test_gc_applies_the_retention_policy(workspace: Path, capsys) -> None:
         client.get_run(stale)
     assert not artifacts.exists()
     assert client.get_run(recent).info.lifecycle_stage == "active"
+
+
+def test_gc_on_a_tracking_server_leaves_the_purge_to_its_administrator(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    server = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+        "--port", uri.rsplit(":", 1)[1], "--backend-store-uri", f"sqlite:///{workspace / 's.db'}",
+        "--artifacts-destination", str(workspace / "server-artifacts"),
+    ]  # fmt: skip
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with background(server, f"{uri}/health", {}, workspace):
+        assert main(["init-tracking"]) == 0
+        cfg = load_params()
+        client = MlflowClient()
+        experiment = client.get_experiment_by_name(cfg.tracking.experiment_name).experiment_id
+        stale = finished_run(
+            client, experiment, "FAILED", cfg.tracking.retention.failed_run_days + 1
+        )
+        capsys.readouterr()
+        assert main(["gc", "--apply"]) == 0
+        out = capsys.readouterr().out
+        assert client.get_run(stale).info.lifecycle_stage == "deleted"
+        assert (
+            f"mlflow gc --older-than 30.0d --backend-store-uri <its database URI> "
+            f"--tracking-uri {uri}" in out
+        )
+        assert "purged" not in out

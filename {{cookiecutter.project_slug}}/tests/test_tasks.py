@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
+from {{ cookiecutter.package_name }}.tracking import LOCAL_UI
 
 
 def load_tasks():
@@ -28,6 +29,10 @@ def test_every_make_target_is_a_task() -> None:
     targets = re.search(r"^TASKS := (.+)$", makefile, re.MULTILINE)
     assert targets is not None
     assert set(targets[1].split()) == set(load_tasks().TASKS)
+
+
+def test_make_ui_serves_where_run_summaries_link() -> None:
+    assert f"http://{':'.join(load_tasks().UI_ADDRESS)}" == LOCAL_UI
 
 
 def test_tasks_run_without_make() -> None:

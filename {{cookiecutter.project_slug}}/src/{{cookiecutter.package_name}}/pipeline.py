@@ -110,11 +110,10 @@ def computing(cfg: Config) -> Iterator[None]:
 {%- endif %}
 
 
-def _log_sizes(splits: Any) -> Any:
-    """Say how big each split is (pandas; Dask frames are lazy and are not counted)."""
-    if isinstance(splits, data.Splits):
-        sizes = ", ".join(f"{name} {len(getattr(splits, name))}" for name in data.SPLITS)
-        log.info("data: %s rows", sizes)
+def _log_sizes(splits: data.Splits) -> data.Splits:
+    """Say how big each in-memory split is."""
+    sizes = ", ".join(f"{name} {len(getattr(splits, name))}" for name in data.SPLITS)
+    log.info("data: %s rows", sizes)
     return splits
 
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
@@ -67,7 +66,7 @@ def collect(cfg: Config, uri: str, apply: bool) -> list[str]:
         lines.append(
             f"purge on the server, as its administrator: mlflow gc --older-than "
             f"{policy.purge_after_days}d "
-            f"--backend-store-uri <its database URI> --tracking-uri {mlflow.get_tracking_uri()}"
+            f"--backend-store-uri <its database URI> --tracking-uri {uri}"
         )
     elif apply:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
