@@ -10,6 +10,8 @@ import pytest
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, load_params
 from {{ cookiecutter.package_name }}.data import (
     DataError,
+    dvc,
+    fetch,
     file_md5,
     load_raw,
     materialize,
@@ -23,6 +25,22 @@ CFG = load_params(PROJECT_ROOT / "params.yaml").data
 def test_materialised_bytes_match_the_tracked_md5(tmp_path: Path) -> None:
     path = materialize(tmp_path / "data.csv")
     assert file_md5(path) == tracked_md5(PROJECT_ROOT / CFG.raw_path)
+
+
+def test_unreachable_remote_keeps_the_verified_data_and_says_push_later(
+    workspace: Path,
+) -> None:
+    """The remote cannot take the data: it is still materialised and verified, and the
+    message says the push is pending; once the remote works, `dvc push` shares it."""
+    Path(CFG.raw_path).unlink()
+    Path("not-a-folder").write_text("")
+    for args in (("init", "--no-scm"), ("remote", "add", "-d", "team", "not-a-folder/storage")):
+        assert dvc(*args).returncode == 0
+    message = fetch(CFG)
+    assert "NOT pushed" in message and "then `dvc push`" in message
+    assert file_md5(Path(CFG.raw_path)) == tracked_md5(CFG.raw_path)
+    assert dvc("remote", "modify", "team", "url", str(workspace / "storage")).returncode == 0
+    assert dvc("push").returncode == 0
 
 
 def test_missing_data_says_dvc_pull(workspace: Path) -> None:
