@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
+from common import package as project_package
+
 ROWS = int(os.environ.get("ROWS", 10_000_000))
 OVERRIDES = [
     "compute=dask",
@@ -44,7 +46,7 @@ def peak_memory(root: psutil.Process, stop: threading.Event, peaks: dict[str, in
 
 
 def main() -> None:
-    package = next(p.name for p in Path("src").iterdir() if (p / "compute.py").exists())
+    package = project_package()
     work = Path(tempfile.mkdtemp())
     shutil.copy("params.yaml", work)
     env = {

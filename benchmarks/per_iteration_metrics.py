@@ -20,6 +20,8 @@ from pathlib import Path
 
 import requests
 
+from common import package as project_package
+
 ROUNDS, METRICS = 500, 4
 PER_CALL_SAMPLE = 200  # per-call points actually sent; the full cost is extrapolated
 
@@ -68,8 +70,9 @@ def main() -> None:
         import mlflow
         from mlflow import MlflowClient
 
-        package = next(p.name for p in Path("src").iterdir() if (p / "spool.py").exists())
-        spool = import_module(f"{package}.spool")
+        package = project_package()
+        delivery = import_module(f"{package}.tracking.delivery")
+        RunLogger = import_module(f"{package}.tracking.run").RunLogger
 
         mlflow.set_tracking_uri(uri)
         client = MlflowClient()
@@ -82,15 +85,15 @@ def main() -> None:
         run = client.create_run(experiment).info.run_id
         counter[0] = 0
         started = time.perf_counter()
-        metrics = spool.history_points(history)
-        spool.deliver_metrics(run, metrics)
+        metrics = delivery.history_points(history)
+        delivery.deliver_metrics(run, metrics)
         points = len(metrics)
         batched, batched_requests = time.perf_counter() - started, counter[0]
 
         run = client.create_run(experiment).info.run_id
-        logger = spool.RunLogger(run, "bench", work / "spool", uri)
+        logger = RunLogger(run, "bench", uri, work / "spool", offline=False)
         started = time.perf_counter()
-        logger.metrics_in_background(spool.history_points(history))
+        logger.metrics_in_background(delivery.history_points(history))
         waited = time.perf_counter() - started
         logger.end("FINISHED")  # settles the background call
         delivered = time.perf_counter() - started

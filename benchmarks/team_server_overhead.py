@@ -18,12 +18,14 @@ from pathlib import Path
 sys.path.insert(0, "tests")  # the project's own harness for this topology
 from team_server import team_server
 
+from common import package as project_package
+
 RUNS = 3
 
 
 def main() -> None:
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    package = next(p.name for p in Path("src").iterdir() if (p / "tracking.py").exists())
+    package = project_package()
     data = import_module(f"{package}.data")
     work = Path(tempfile.mkdtemp())
     raw = "data/raw/breast_cancer.csv"

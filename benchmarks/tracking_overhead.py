@@ -7,7 +7,7 @@ ROWS (comma-separated) and RUNS can be set in the environment.
 
 - bare:     XGBClassifier(...).fit(...) + save_model (what a script without tracking does)
 - project:  one tracked run: tags, params, datasets, per-iteration history, model, as the DVC
-            train stage and the Hydra entry do (pipeline.fit_and_log)
+            train stage and the Hydra entry do (steps.fit_and_log)
 - autolog:  mlflow.xgboost.autolog() around the same fit
 """
 
@@ -27,6 +27,8 @@ from pathlib import Path
 
 import mlflow
 from xgboost import XGBClassifier
+
+from common import package as project_package
 
 ROWS = tuple(int(n) for n in os.environ.get("ROWS", "100000,1000000").split(","))
 RUNS = int(os.environ.get("RUNS", 3))
@@ -59,7 +61,7 @@ def loopback_server(folder: Path) -> tuple[subprocess.Popen, str]:
 
 def main() -> None:
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    package = next(p.name for p in Path("src").iterdir() if (p / "spool.py").exists())
+    package = project_package()
     work = Path(tempfile.mkdtemp())
     os.chdir(work)
     server, server_uri = loopback_server(work)
@@ -74,16 +76,17 @@ def main() -> None:
 
 def compare(package: str, rows: int, stores: dict[str, str], work: Path) -> None:
     """The three alternatives on `rows` rows, against each store."""
-    config, data, pipeline, spool, train = (
-        import_module(f"{package}.{name}")
-        for name in ("config", "data", "pipeline", "spool", "train")
+    data, settings, steps, run = (
+        import_module(f"{package}.{name}") for name in ("data", "settings", "steps", "tracking.run")
     )
-    cfg = config.from_container(config.compose(["data=synthetic", f"data.synthetic.n_rows={rows}"]))
+    cfg = settings.composed(["data=synthetic", f"data.synthetic.n_rows={rows}"])
     data.synthesize(cfg.data.raw_path, cfg.data.synthetic, cfg.data.features, "target")
-    splits = data.load_splits(cfg.data, cfg.seed)
-    x_train, y_train = data.features_and_target(splits.train, cfg.data)
-    evals = [(x_train, y_train), data.features_and_target(splits.valid, cfg.data)]
-    params = train.xgboost_params(cfg.model, cfg.seed)
+    spec, backend = steps.resolve(cfg)
+    splits = backend.load_splits()
+    features, target = cfg.data.features, cfg.data.target
+    x_train, y_train = splits.train[features], splits.train[target]
+    evals = [(x_train, y_train), (splits.valid[features], splits.valid[target])]
+    params = spec.arguments(cfg.model, cfg.seed)
 
     def fit() -> XGBClassifier:
         return XGBClassifier(**params).fit(x_train, y_train, eval_set=evals, verbose=False)
@@ -92,8 +95,8 @@ def compare(package: str, rows: int, stores: dict[str, str], work: Path) -> None
         fit().save_model(work / "bare.ubj")
 
     def project() -> None:
-        with spool.start_run(cfg, mlflow.get_tracking_uri()) as run:
-            pipeline.fit_and_log(cfg, splits, run)
+        with run.start_run(cfg, mlflow.get_tracking_uri(), spec.name) as logger:
+            steps.fit_and_log(cfg, backend, spec, splits, logger)
 
     def autolog() -> None:
         mlflow.xgboost.autolog(log_input_examples=True, log_model_signatures=True)

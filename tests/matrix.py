@@ -32,9 +32,13 @@ PACKAGE = "tumor_classifier"
 
 # Files in every bake, and the files each option value adds (paths in the baked project).
 COMMON_PACKAGE = [
-    "__init__.py", "cli.py", "config.py", "data.py", "doctor.py", "evaluate.py", "models.py",
-    "pipeline.py", "plots.py", "registry.py", "retention.py", "serving.py", "spool.py",
-    "sweep.py", "tracking.py", "train.py", "validation.py",
+    "__init__.py", "cli.py", "commands.py", "config.py", "data.py", "doctor.py", "errors.py",
+    "job.py", "metrics.py", "plots.py", "registry.py", "report.py", "retention.py", "serving.py",
+    "settings.py", "steps.py", "sweep.py", "validation.py", "backends/__init__.py",
+    "backends/base.py", "backends/local.py", "models/__init__.py", "models/base.py",
+    "models/logistic_regression.py", "stages/__init__.py", "stages/evaluate.py",
+    "stages/prepare.py", "stages/train.py", "tracking/__init__.py", "tracking/delivery.py",
+    "tracking/journal.py", "tracking/lineage.py", "tracking/run.py", "tracking/store.py",
 ]  # fmt: skip
 COMMON = {
     ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", "LICENSE",
@@ -43,15 +47,17 @@ COMMON = {
     "conf/hparams_search/optuna.yaml", "conf/model/logistic_regression.yaml",
     "conf/registry/default.yaml", "conf/tracking/default.yaml", "data/.gitignore",
     "data/raw/.gitignore", "data/raw/breast_cancer.csv.dvc", "dvc.yaml", "models/.gitignore",
-    "params.yaml", "pyproject.toml", "python_env.yaml", "tests/conftest.py", "tests/test_config.py",
-    "tests/test_data.py", "tests/test_pipeline.py", "tests/test_promotion.py",
-    "tests/test_retention.py", "tests/test_serving.py", "tests/test_spool.py",
-    "tests/test_sweep.py", "tests/test_tasks.py", "tests/test_tracking.py",
+    "params.yaml", "pyproject.toml", "python_env.yaml", "tests/conftest.py", "tests/test_cli.py",
+    "tests/test_config.py",
+    "tests/test_data.py", "tests/test_extending.py", "tests/test_pipeline.py",
+    "tests/test_promotion.py", "tests/test_retention.py", "tests/test_serving.py",
+    "tests/test_spool.py", "tests/test_stages.py", "tests/test_sweep.py", "tests/test_tasks.py",
+    "tests/test_tracking.py",
 } | {f"src/{PACKAGE}/{name}" for name in COMMON_PACKAGE}  # fmt: skip
 OPTIONAL = {
     ("model_library", "xgboost"): {
-        f"src/{PACKAGE}/compute.py", "tests/test_compute.py", "conf/compute/dask.yaml",
-        "conf/model/xgboost.yaml",
+        f"src/{PACKAGE}/backends/dask.py", f"src/{PACKAGE}/models/xgboost.py",
+        "tests/test_dask.py", "conf/compute/dask.yaml", "conf/model/xgboost.yaml",
     },
     ("ci_workflows", "yes"): {
         ".github/workflows/ci.yml", ".github/workflows/promote.yml", f"src/{PACKAGE}/webhooks.py",

@@ -99,10 +99,11 @@ def test(args: list[str]) -> None:
     sh(BIN / "pytest", *args)
 
 
-@task("ruff check + format check")
+@task("ruff check + format check + the import layers (lint-imports)")
 def lint(args: list[str]) -> None:
     sh(BIN / "ruff", "check", ".")
     sh(BIN / "ruff", "format", "--check", ".")
+    sh(BIN / "lint-imports", "--no-logo")
 
 
 @task("apply ruff fixes and formatting")

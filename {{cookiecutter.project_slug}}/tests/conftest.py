@@ -16,11 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, Config
 from {{ cookiecutter.package_name }}.data import materialize
+from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.tracking import journal
 
 RAW = "data/raw/breast_cancer.csv"
 {%- if cookiecutter.model_library == "xgboost" %}
@@ -139,3 +143,35 @@ def assert_complete_run(run_id: str, cfg: Config, rounds: int | None) -> None:
     assert {i.dataset.name for i in run.inputs.dataset_inputs} >= {"breast_cancer-training"}
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == cfg.tracking.experiment_name
+
+
+def kill(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+
+
+@pytest.fixture
+def spooling(workspace: Path) -> Path:
+    """params.yaml with a small model and the spool inside the workspace; returns the spool."""
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["model"].update(FAST_PARAMS)
+    params["tracking"]["spool_dir"] = str(workspace / "spool")
+    Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return workspace / "spool"
+
+
+def assert_synced(run_id: str, spool_dir: Path) -> None:
+    """One complete run holding the spooled calls, a registered @challenger that loads."""
+    cfg = load_params()
+    assert_complete_run(run_id, cfg, FAST_ROUNDS)
+    assert len(MlflowClient().get_metric_history(run_id, "test_auc")) == 1
+    client = MlflowClient()
+    (run,) = client.search_runs([client.get_run(run_id).info.experiment_id])
+    assert run.info.run_id == run_id
+    version = client.get_model_version_by_alias(cfg.registry.model_name, cfg.registry.alias)
+    assert version.run_id == run_id
+    model = mlflow.pyfunc.load_model(f"models:/{cfg.registry.model_name}@{cfg.registry.alias}")
+    sample = pd.read_csv(RAW).drop(columns=[cfg.data.target]).head(3)
+    assert set(model.predict(sample)) <= {0, 1}
+    assert journal.pending(cfg) == []
+    assert not any(spool_dir.iterdir())

@@ -7,20 +7,13 @@ import yaml
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from {{ cookiecutter.package_name }}.cli import mlflow_params_to_overrides
-from {{ cookiecutter.package_name }}.config import (
-    PROJECT_ROOT,
-    ConfigError,
+from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, ConfigError, compose, flatten
+from {{ cookiecutter.package_name }}.job import mlflow_params_to_overrides
+from {{ cookiecutter.package_name }}.models.logistic_regression import LogisticRegressionParams
 {%- if cookiecutter.model_library == "xgboost" %}
-    XGBoostConfig,
-{%- else %}
-    LogisticRegressionConfig,
+from {{ cookiecutter.package_name }}.models.xgboost import XGBoostParams
 {%- endif %}
-    compose,
-    flatten,
-    from_container,
-    load_params,
-)
+from {{ cookiecutter.package_name }}.settings import from_container, load_params
 
 
 def test_params_yaml_is_the_composition_of_conf() -> None:
@@ -41,12 +34,12 @@ def test_mlproject_defaults_match_conf() -> None:
 def test_overrides_are_typed_and_validated() -> None:
 {%- if cookiecutter.model_library == "xgboost" %}
     cfg = from_container(compose(["model.max_depth=3", "seed=7"]))
-    assert isinstance(cfg.model, XGBoostConfig)
+    assert isinstance(cfg.model, XGBoostParams)
     assert (cfg.model.max_depth, cfg.seed) == (3, 7)
     assert flatten(cfg.raw)["model.max_depth"] == "3"
 {%- else %}
     cfg = from_container(compose(["model.C=0.25", "seed=7"]))
-    assert isinstance(cfg.model, LogisticRegressionConfig)
+    assert isinstance(cfg.model, LogisticRegressionParams)
     assert (cfg.model.C, cfg.seed) == (0.25, 7)
     assert flatten(cfg.raw)["model.C"] == "0.25"
 {%- endif %}
@@ -54,7 +47,7 @@ def test_overrides_are_typed_and_validated() -> None:
 
 def test_sklearn_model_group() -> None:
     cfg = from_container(compose(["model=logistic_regression", "model.C=0.5"]))
-    assert cfg.model.kind == "logistic_regression"
+    assert isinstance(cfg.model, LogisticRegressionParams)
     assert cfg.model.C == 0.5
 
 

@@ -7,19 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, load_params
-from {{ cookiecutter.package_name }}.data import (
-    DataError,
-    dvc,
-    fetch,
-    file_md5,
-    load_raw,
-    materialize,
-    split,
-    tracked_md5,
-)
+from {{ cookiecutter.package_name }}.backends.local import LocalBackend, LocalParams
+from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
+from {{ cookiecutter.package_name }}.data import DataError, dvc, fetch, file_md5, materialize, tracked_md5
+from {{ cookiecutter.package_name }}.settings import load_params
 
 CFG = load_params(PROJECT_ROOT / "params.yaml").data
+
+
+def load_splits(seed: int = 42):
+    return LocalBackend(CFG, seed, LocalParams(kind="local")).load_splits()
 
 
 def test_materialised_bytes_match_the_tracked_md5(tmp_path: Path) -> None:
@@ -46,7 +43,7 @@ def test_unreachable_remote_keeps_the_verified_data_and_says_push_later(
 def test_missing_data_says_dvc_pull(workspace: Path) -> None:
     Path(CFG.raw_path).unlink()
     with pytest.raises(DataError, match="dvc pull"):
-        load_raw(CFG)
+        load_splits()
 
 
 def _rewrite(change) -> None:
@@ -67,12 +64,12 @@ def _rewrite(change) -> None:
 def test_schema_drift_is_refused(workspace: Path, change, message: str) -> None:
     _rewrite(change)
     with pytest.raises(DataError, match=message):
-        load_raw(CFG)
+        load_splits()
 
 
 def test_split_is_stratified_and_disjoint(workspace: Path) -> None:
-    frame = load_raw(CFG)
-    splits = split(frame, CFG, seed=1)
+    frame = pd.read_csv(CFG.raw_path)
+    splits = load_splits(seed=1)
     parts = [splits.train, splits.valid, splits.test]
     assert sum(len(p) for p in parts) == len(frame)
     assert len(set().union(*(set(p.index) for p in parts))) == len(frame)

@@ -11,9 +11,14 @@ import pytest
 from conftest import FAST, FAST_ROUNDS, assert_complete_run
 from mlflow import MlflowClient
 
-from {{ cookiecutter.package_name }} import pipeline
-from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, compose, from_container
+from {{ cookiecutter.package_name }} import report
+from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
 from {{ cookiecutter.package_name }}.data import DataError
+from {{ cookiecutter.package_name }}.job import run_job
+from {{ cookiecutter.package_name }}.settings import composed
+from {{ cookiecutter.package_name }}.stages.evaluate import evaluate
+from {{ cookiecutter.package_name }}.stages.prepare import prepare
+from {{ cookiecutter.package_name }}.stages.train import train
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +40,8 @@ def _no_stray_mlruns(*roots: Path) -> None:
 def test_job_registers_a_challenger(
     workspace: Path, overrides: list[str], rounds: int | None
 ) -> None:
-    cfg = from_container(compose(overrides))
-    summary = pipeline.run_job(cfg)
+    cfg = composed(overrides)
+    summary = run_job(cfg)
 
     assert_complete_run(summary.run_id, cfg, rounds)
     client = MlflowClient()
@@ -51,10 +56,10 @@ def test_job_registers_a_challenger(
 
 
 def test_dvc_stages_share_one_run(workspace: Path) -> None:
-    cfg = from_container(compose(FAST))
-    pipeline.stage_prepare(cfg)
-    pipeline.stage_train(cfg)
-    summary = pipeline.stage_evaluate(cfg)
+    cfg = composed(FAST)
+    prepare(cfg)
+    train(cfg)
+    summary = evaluate(cfg)
 
     produced = json.loads(Path("models/run.json").read_text())
     assert produced["run_id"] == summary.run_id
@@ -73,22 +78,22 @@ def test_dvc_stages_share_one_run(workspace: Path) -> None:
 
 
 def test_bad_data_fails_before_any_run(workspace: Path) -> None:
-    cfg = from_container(compose(FAST))
+    cfg = composed(FAST)
     Path(cfg.data.raw_path).write_text("not,a,dataset\n1,2,3\n")
     with pytest.raises(DataError, match="does not match"):
-        pipeline.run_job(cfg)
+        run_job(cfg)
     assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
 
 
 def test_failed_run_registers_nothing(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = from_container(compose(FAST))
+    cfg = composed(FAST)
 
     def evaluation_fails(*args: object) -> None:
         raise RuntimeError("evaluation failed")
 
-    monkeypatch.setattr(pipeline, "report", evaluation_fails)
+    monkeypatch.setattr(report, "build", evaluation_fails)
     with pytest.raises(RuntimeError, match="evaluation failed"):
-        pipeline.run_job(cfg)
+        run_job(cfg)
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.info.status == "FAILED"
     assert MlflowClient().search_registered_models() == []

@@ -9,9 +9,12 @@ import pytest
 from conftest import GOOD, POOR
 from mlflow import MlflowClient
 
-from {{ cookiecutter.package_name }} import pipeline, registry, validation
+from {{ cookiecutter.package_name }} import registry, validation
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.config import Config, compose, from_container
+from {{ cookiecutter.package_name }}.config import Config
+from {{ cookiecutter.package_name }}.job import run_job
+from {{ cookiecutter.package_name }}.settings import composed
+from {{ cookiecutter.package_name }}.steps import Summary
 
 pytestmark = pytest.mark.e2e
 
@@ -20,9 +23,9 @@ def aliases(cfg: Config) -> dict[str, int]:
     return MlflowClient().get_registered_model(cfg.registry.model_name).aliases
 
 
-def train(overrides: list[str]) -> tuple[Config, pipeline.Summary]:
-    cfg = from_container(compose(overrides))
-    return cfg, pipeline.run_job(cfg)
+def train(overrides: list[str]) -> tuple[Config, Summary]:
+    cfg = composed(overrides)
+    return cfg, run_job(cfg)
 
 
 def reregister(cfg: Config, version: str) -> str:
@@ -138,5 +141,5 @@ def test_concurrent_promotions_leave_one_champion(first) -> None:
 @pytest.mark.parametrize("reference", ["1; rm -rf /", "champion!", "0", ""])
 def test_bad_references_are_refused(first, reference: str) -> None:
     cfg, _ = first
-    with pytest.raises(validation.ValidationError, match="neither a version number nor an alias"):
+    with pytest.raises(registry.RegistryError, match="neither a version number nor an alias"):
         validation.validate(cfg, cfg.registry.model_name, reference)

@@ -13,8 +13,8 @@ from conftest import background, free_port
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.config import load_params
 from {{ cookiecutter.package_name }}.retention import DAY_MS
+from {{ cookiecutter.package_name }}.settings import load_params
 
 pytestmark = pytest.mark.e2e
 

@@ -11,17 +11,18 @@ import pandas as pd
 import pytest
 from conftest import GOOD, RAW, background, free_port
 
-from {{ cookiecutter.package_name }} import pipeline, registry, serving, validation
+from {{ cookiecutter.package_name }} import registry, serving, validation
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.config import compose, from_container
+from {{ cookiecutter.package_name }}.job import run_job
+from {{ cookiecutter.package_name }}.settings import composed
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def champion(workspace: Path) -> str:
-    cfg = from_container(compose(GOOD))
-    summary = pipeline.run_job(cfg)
+    cfg = composed(GOOD)
+    summary = run_job(cfg)
     validation.validate(cfg, cfg.registry.model_name, summary.version)
     registry.promote(cfg, cfg.registry.model_name, summary.version)
     return f"models:/{cfg.registry.model_name}@champion"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
-from {{ cookiecutter.package_name }}.tracking import LOCAL_UI
+from {{ cookiecutter.package_name }}.tracking.store import LOCAL_UI
 
 
 def load_tasks():

@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 from conftest import free_port
 
-from {{ cookiecutter.package_name }} import tracking
+from {{ cookiecutter.package_name }}.backends.local import LocalBackend, LocalParams
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, load_params
-from {{ cookiecutter.package_name }}.tracking import TrackingError, artifact_location, connect, resolve_uri
+from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
+from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.tracking.lineage import DATASET_HEAD_ROWS, dataset
+from {{ cookiecutter.package_name }}.tracking.store import TrackingError, artifact_location, connect, resolve_uri
 
 CFG = load_params(PROJECT_ROOT / "params.yaml")
 
@@ -65,13 +67,16 @@ def test_doctor_on_an_unreachable_server(monkeypatch: pytest.MonkeyPatch, capsys
 def test_dataset_lineage_of_a_large_split_is_cheap_and_counts_every_row() -> None:
     """The schema comes from the first rows (MLflow would check every value in Python); the
     profile still has the split's true size."""
-    rows = tracking.DATASET_SAMPLE_ROWS * 3
+    rows = DATASET_HEAD_ROWS * 3
     frame = pd.DataFrame(
         np.random.default_rng(0).normal(size=(rows, len(CFG.data.features))),
         columns=CFG.data.features,
     ).assign(target=1)
     started = time.monotonic()
-    described = tracking.dataset(CFG, frame, "training")
+    head, counted = LocalBackend(CFG.data, CFG.seed, LocalParams("local")).describe(
+        frame, DATASET_HEAD_ROWS
+    )
+    described = dataset(CFG, head, counted, "training")
     assert time.monotonic() - started < 5
     assert json.loads(described.profile)["num_rows"] == rows
     schema = json.loads(described.schema)["mlflow_colspec"]

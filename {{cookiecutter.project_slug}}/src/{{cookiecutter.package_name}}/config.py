@@ -1,14 +1,20 @@
-"""Typed configuration: compose `conf/` with Hydra or read `params.yaml`, then validate."""
+"""Typed configuration sections and the raw configuration they are read from.
+
+`conf/` (Hydra) is the single source; `params.yaml` is its composition, which the DVC stages
+read. The `model` and `compute` sections are typed by their kind's own class (`models/`,
+`backends/`); `settings.py` assembles the whole `Config`.
+"""
 
 from __future__ import annotations
 
-{% if cookiecutter.model_library == "xgboost" %}import re
-{% endif %}from dataclasses import dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+
+from .errors import ProjectError
 
 # Editable install (make setup): the package lives in <root>/src/<package>/.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -16,11 +22,11 @@ CONF_DIR = PROJECT_ROOT / "conf"
 PARAMS_FILE = "params.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(ProjectError):
     """The configuration is invalid; the message names the key and the rule."""
 
 
-def _check(condition: bool, message: str) -> None:
+def check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
 
@@ -46,75 +52,32 @@ class DataConfig:
     synthetic: SyntheticConfig | None = None  # generate the raw data instead of tracking it
 
     def __post_init__(self) -> None:
-        _check(0 < self.test_size < 1, "data.test_size must be between 0 and 1")
-        _check(0 < self.valid_size < 1, "data.valid_size must be between 0 and 1")
-        _check(self.test_size + self.valid_size < 1, "data.test_size + data.valid_size must be < 1")
-        _check(len(self.features) > 0, "data.features must list at least one column")
-        _check(self.target not in self.features, "data.target must not be one of data.features")
+        check(0 < self.test_size < 1, "data.test_size must be between 0 and 1")
+        check(0 < self.valid_size < 1, "data.valid_size must be between 0 and 1")
+        check(self.test_size + self.valid_size < 1, "data.test_size + data.valid_size must be < 1")
+        check(len(self.features) > 0, "data.features must list at least one column")
+        check(self.target not in self.features, "data.target must not be one of data.features")
         if self.synthetic:
-            _check(self.synthetic.n_rows >= 1, "data.synthetic.n_rows must be >= 1")
-            _check(self.synthetic.partition_rows >= 1, "data.synthetic.partition_rows must be >= 1")
-            _check(
+            check(self.synthetic.n_rows >= 1, "data.synthetic.n_rows must be >= 1")
+            check(self.synthetic.partition_rows >= 1, "data.synthetic.partition_rows must be >= 1")
+            check(
                 1 <= self.synthetic.n_informative <= len(self.features),
                 "data.synthetic.n_informative must be between 1 and the number of features",
             )
-{%- if cookiecutter.model_library == "xgboost" %}
 
 
 @dataclass
-class XGBoostConfig:
-    kind: str
-    n_estimators: int
-    max_depth: int
-    learning_rate: float
-    subsample: float
-    colsample_bytree: float
-    min_child_weight: float
-    reg_lambda: float
-    early_stopping_rounds: int
-    n_jobs: int
-    device: str
+class ModelParams:
+    """Base of every model kind's parameters (`models/<kind>.py`, `conf/model/<kind>.yaml`)."""
 
-    def __post_init__(self) -> None:
-        _check(
-            re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None,
-            "model.device must be cpu, cuda or cuda:<ordinal>",
-        )
-        _check(self.n_estimators >= 1, "model.n_estimators must be >= 1")
-        _check(self.max_depth >= 1, "model.max_depth must be >= 1")
-        _check(0 < self.learning_rate <= 1, "model.learning_rate must be in (0, 1]")
-        _check(0 < self.subsample <= 1, "model.subsample must be in (0, 1]")
-        _check(0 < self.colsample_bytree <= 1, "model.colsample_bytree must be in (0, 1]")
-        _check(self.early_stopping_rounds >= 0, "model.early_stopping_rounds must be >= 0")
-{%- endif %}
+    kind: str
 
 
 @dataclass
-class LogisticRegressionConfig:
+class ComputeParams:
+    """Base of every compute backend's parameters (`backends/<kind>.py`, `conf/compute/`)."""
+
     kind: str
-    C: float
-    max_iter: int
-    class_weight: str | None
-
-    def __post_init__(self) -> None:
-        _check(self.C > 0, "model.C must be > 0")
-        _check(self.max_iter >= 1, "model.max_iter must be >= 1")
-        _check(
-            self.class_weight in (None, "balanced"), "model.class_weight must be null or 'balanced'"
-        )
-
-
-MODEL_SCHEMAS: dict[str, type] = {
-{%- if cookiecutter.model_library == "xgboost" %}
-    "xgboost": XGBoostConfig,
-{%- endif %}
-    "logistic_regression": LogisticRegressionConfig,
-}
-{%- if cookiecutter.model_library == "xgboost" %}
-COMPUTE_KINDS = ("local", "dask")
-{%- else %}
-COMPUTE_KINDS = ("local",)
-{%- endif %}
 
 
 @dataclass
@@ -123,8 +86,8 @@ class RetentionConfig:
     purge_after_days: float
 
     def __post_init__(self) -> None:
-        _check(self.failed_run_days >= 0, "tracking.retention.failed_run_days must be >= 0")
-        _check(self.purge_after_days >= 0, "tracking.retention.purge_after_days must be >= 0")
+        check(self.failed_run_days >= 0, "tracking.retention.failed_run_days must be >= 0")
+        check(self.purge_after_days >= 0, "tracking.retention.purge_after_days must be >= 0")
 
 
 @dataclass
@@ -147,8 +110,8 @@ class MetricThreshold:
     max_regression: float
 
     def __post_init__(self) -> None:
-        _check(self.direction in ("greater", "lower"), "direction must be 'greater' or 'lower'")
-        _check(self.max_regression >= 0, "max_regression must be >= 0")
+        check(self.direction in ("greater", "lower"), "direction must be 'greater' or 'lower'")
+        check(self.max_regression >= 0, "max_regression must be >= 0")
 
 
 @dataclass
@@ -157,11 +120,11 @@ class ValidationConfig:
     metrics: dict[str, MetricThreshold]
 
     def __post_init__(self) -> None:
-        _check(
+        check(
             self.mode in ("enforce", "dry-run"),
             "registry.validation.mode must be 'enforce' or 'dry-run'",
         )
-        _check(len(self.metrics) > 0, "registry.validation.metrics must not be empty")
+        check(len(self.metrics) > 0, "registry.validation.metrics must not be empty")
 
 
 @dataclass
@@ -175,22 +138,7 @@ class RegistryConfig:
 
     def __post_init__(self) -> None:
         aliases = {self.alias, self.champion_alias, self.previous_alias}
-        _check(len(aliases) == 3, "registry aliases must be three different names")
-
-
-@dataclass
-class ComputeConfig:
-    kind: str
-    scheduler_address: str | None = None
-    n_workers: int = 1
-    threads_per_worker: int = 1
-    memory_limit: str = "auto"
-    partition_size: str = "64MiB"
-
-    def __post_init__(self) -> None:
-        _check(self.kind in COMPUTE_KINDS, f"compute.kind must be one of {COMPUTE_KINDS}")
-        _check(self.n_workers >= 1, "compute.n_workers must be >= 1")
-        _check(self.threads_per_worker >= 1, "compute.threads_per_worker must be >= 1")
+        check(len(aliases) == 3, "registry aliases must be three different names")
 
 
 @dataclass
@@ -199,7 +147,7 @@ class ObjectiveConfig:
     direction: str
 
     def __post_init__(self) -> None:
-        _check(
+        check(
             self.direction in ("maximize", "minimize"),
             "objective.direction must be 'maximize' or 'minimize'",
         )
@@ -210,19 +158,16 @@ class Config:
     project: str
     seed: int
     objective: ObjectiveConfig
-    compute: ComputeConfig
+    compute: ComputeParams
     data: DataConfig
-{%- if cookiecutter.model_library == "xgboost" %}
-    model: XGBoostConfig | LogisticRegressionConfig
-{%- else %}
-    model: LogisticRegressionConfig
-{%- endif %}
+    model: ModelParams
     tracking: TrackingConfig
     registry: RegistryConfig
     raw: dict[str, Any]  # the composed configuration as plain data, for logging
 
 
-def _typed(schema: type, node: Any, key: str) -> Any:
+def typed(schema: type, node: Any, key: str) -> Any:
+    """`node` as an instance of the dataclass `schema`; a ConfigError names `key` and the rule."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), node)
         return OmegaConf.to_object(merged)
@@ -232,44 +177,19 @@ def _typed(schema: type, node: Any, key: str) -> Any:
         raise ConfigError(f"invalid {full_key}: {reason}") from err
 
 
-def from_container(cfg: DictConfig | dict[str, Any]) -> Config:
-    """Validate a composed configuration (Hydra or params.yaml) into a typed Config."""
+def to_plain(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """A composed configuration as plain, resolved data."""
     raw = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
     assert isinstance(raw, dict)
-    required = {"project", "seed", "objective", "compute", "data", "model", "tracking", "registry"}
-    missing = required - raw.keys()
-    _check(not missing, f"configuration is missing top-level keys: {sorted(missing)}")
-    kind = raw["model"].get("kind")
-    _check(
-        kind in MODEL_SCHEMAS,
-        f"model.kind {kind!r} is not one of {sorted(MODEL_SCHEMAS)}; pick a file in conf/model/",
-    )
-    _check(isinstance(raw["seed"], int), "seed must be an integer")
-{%- if cookiecutter.model_library == "xgboost" %}
-    _check(
-        raw["compute"].get("kind") != "dask" or kind == "xgboost",
-        "compute=dask trains XGBoost models only: use model=xgboost or compute=local",
-    )
-{%- endif %}
-    return Config(
-        project=str(raw["project"]),
-        seed=raw["seed"],
-        objective=_typed(ObjectiveConfig, raw["objective"], "objective"),
-        compute=_typed(ComputeConfig, raw["compute"], "compute"),
-        data=_typed(DataConfig, raw["data"], "data"),
-        model=_typed(MODEL_SCHEMAS[kind], raw["model"], "model"),
-        tracking=_typed(TrackingConfig, raw["tracking"], "tracking"),
-        registry=_typed(RegistryConfig, raw["registry"], "registry"),
-        raw=raw,
-    )
+    return raw
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> Config:
-    """Read the params file DVC stages use (composed from conf/ by `dvc exp run`)."""
+def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """The params file DVC stages read (composed from conf/ by `dvc exp run`)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path} not found: run from the project root, where params.yaml lives.")
-    return from_container(OmegaConf.load(path))
+    return to_plain(OmegaConf.load(path))
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:

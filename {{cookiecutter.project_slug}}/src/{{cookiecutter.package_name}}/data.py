@@ -1,4 +1,6 @@
-"""Raw data: materialise or synthesise, verify against DVC, load with schema checks, split."""
+"""Raw data: materialise or synthesise it, verify it against DVC, check its schema.
+
+Reading and splitting it is the compute backend's job (`backends/`)."""
 
 from __future__ import annotations
 
@@ -9,29 +11,21 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
-from sklearn.model_selection import train_test_split
 
 from .config import DataConfig, SyntheticConfig
+from .errors import ProjectError
 
 SPLITS = ("train", "valid", "test")
 log = logging.getLogger(__name__)
 
 
-class DataError(ValueError):
+class DataError(ProjectError):
     """The data is missing or does not match the configured schema."""
-
-
-@dataclass(frozen=True)
-class Splits:
-    train: pd.DataFrame
-    valid: pd.DataFrame
-    test: pd.DataFrame
 
 
 def file_md5(path: Path) -> str:
@@ -75,8 +69,9 @@ def synthesize(path: str | Path, spec: SyntheticConfig, features: list[str], tar
     """Write deterministic synthetic binary data as Parquet partitions of `partition_rows`.
 
     The label depends on the first `n_informative` features (linear terms plus one
-    interaction) with logistic noise; the rest are noise. Features are float32, as XGBoost
-    uses them. Each partition has its own seeded generator, so memory stays bounded.
+    interaction) with logistic noise; the rest are noise. Features are float32 (what
+    gradient-boosting libraries train on). Each partition has its own seeded generator, so
+    memory stays bounded.
     """
     path = Path(path)
     shutil.rmtree(path, ignore_errors=True)
@@ -142,17 +137,7 @@ def missing_raw(path: Path) -> DataError:
     return DataError(f"{path} is missing: run `make data` (dvc pull, or generate synthetic data).")
 
 
-def load_raw(cfg: DataConfig) -> pd.DataFrame:
-    """Load the raw data (a CSV file or a folder of Parquet files) and check its schema."""
-    path = Path(cfg.raw_path)
-    if not path.exists():
-        raise missing_raw(path)
-    frame = pd.read_parquet(path) if path.is_dir() else pd.read_csv(path)
-    validate(frame, cfg, str(path), min_rows=cfg.min_rows)
-    return frame
-
-
-def validate(
+def check_schema(
     frame: pd.DataFrame, cfg: DataConfig, source: str, min_rows: int | None = None
 ) -> None:
     """Refuse schema drift: missing or unexpected columns, non-numeric features, a bad target."""
@@ -176,46 +161,3 @@ def validate(
         raise DataError(f"{source}: target {cfg.target!r} must be binary 0/1, got {labels}.")
     if min_rows is not None and len(frame) < min_rows:
         raise DataError(f"{source} has {len(frame)} rows; data.min_rows is {min_rows}.")
-
-
-def split(frame: pd.DataFrame, cfg: DataConfig, seed: int) -> Splits:
-    """Stratified train/valid/test split."""
-    rest, test = train_test_split(
-        frame, test_size=cfg.test_size, random_state=seed, stratify=frame[cfg.target]
-    )
-    train, valid = train_test_split(
-        rest,
-        test_size=cfg.valid_size / (1 - cfg.test_size),
-        random_state=seed,
-        stratify=rest[cfg.target],
-    )
-    return Splits(train=train, valid=valid, test=test)
-
-
-def load_splits(cfg: DataConfig, seed: int) -> Splits:
-    """Load and validate the raw data, then split it."""
-    return split(load_raw(cfg), cfg, seed)
-
-
-def write_splits(splits: Splits, directory: str | Path) -> None:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in SPLITS:
-        getattr(splits, name).to_csv(directory / f"{name}.csv", index=False)
-
-
-def read_splits(cfg: DataConfig) -> Splits:
-    """Read the prepared splits, re-checking their schema."""
-    directory = Path(cfg.processed_dir)
-    frames = {}
-    for name in SPLITS:
-        path = directory / f"{name}.csv"
-        if not path.exists():
-            raise DataError(f"{path} is missing: run `dvc repro prepare` first.")
-        frames[name] = pd.read_csv(path)
-        validate(frames[name], cfg, str(path))
-    return Splits(**frames)
-
-
-def features_and_target(frame: pd.DataFrame, cfg: DataConfig) -> tuple[pd.DataFrame, pd.Series]:
-    return frame[cfg.features], frame[cfg.target]

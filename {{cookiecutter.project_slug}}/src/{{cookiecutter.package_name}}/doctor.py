@@ -9,8 +9,11 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from . import data, spool, tracking
 from .config import Config
+from .data import dvc
+from .tracking.journal import pending
+from .tracking.lineage import git_status
+from .tracking.store import TrackingError, ensure_experiment, preflight, resolve_uri
 
 
 @dataclass
@@ -26,16 +29,16 @@ class Check:
 
 
 def _tracking_uri(cfg: Config) -> Check:
-    uri, embedded = tracking.resolve_uri(cfg)
+    uri, embedded = resolve_uri(cfg)
     origin = "embedded default, MLFLOW_TRACKING_URI unset" if embedded else "MLFLOW_TRACKING_URI"
     return Check("tracking URI", True, f"{uri} ({origin})")
 
 
 def _reachable(cfg: Config) -> Check:
-    uri, _ = tracking.resolve_uri(cfg)
+    uri, _ = resolve_uri(cfg)
     try:
-        tracking.preflight(uri, cfg.tracking.preflight_timeout_s)
-    except tracking.TrackingError as err:
+        preflight(uri, cfg.tracking.preflight_timeout_s)
+    except TrackingError as err:
         return Check("server reachable", False, str(err), "start the server or fix the URI")
     mlflow.set_tracking_uri(uri)
     return Check("server reachable", True, "answers")
@@ -58,7 +61,7 @@ def _artifacts(cfg: Config) -> Check:
     """Log a small artifact in a throw-away run, read it back, delete the run."""
     client = MlflowClient()
     try:
-        experiment_id = tracking.ensure_experiment(cfg, mlflow.get_tracking_uri())
+        experiment_id = ensure_experiment(cfg, mlflow.get_tracking_uri())
         run = client.create_run(experiment_id, run_name="doctor", tags={"run_type": "doctor"})
         try:
             client.log_text(run.info.run_id, "ok", "doctor.txt")
@@ -78,7 +81,7 @@ def _artifacts(cfg: Config) -> Check:
 
 
 def _dvc_remote(cfg: Config) -> Check:
-    done = data.dvc("status", "--cloud", f"{cfg.data.raw_path}.dvc")
+    done = dvc("status", "--cloud", f"{cfg.data.raw_path}.dvc")
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
         return Check(
@@ -91,7 +94,7 @@ def _dvc_remote(cfg: Config) -> Check:
 
 
 def _git_clean(cfg: Config) -> Check:
-    status = tracking.git_status()
+    status = git_status()
     if status is None:
         return Check("git", False, "not a git repository", "git init && git add -A && git commit")
     if status:
@@ -106,7 +109,7 @@ def _git_clean(cfg: Config) -> Check:
 
 
 def _spooled(cfg: Config) -> Check:
-    waiting = spool.pending(cfg)
+    waiting = pending(cfg)
     if waiting:
         return Check(
             "spooled runs",

@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from .evaluate import Evaluation
+from .metrics import Evaluation
 
 
 def confusion_matrix(evaluation: Evaluation) -> Figure:

@@ -7,6 +7,7 @@ exactly one champion and a correct rollback target.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,14 +19,43 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from .config import Config
-from .validation import BASELINE_TAG, NO_CHAMPION, STATUS_TAG, VERSION_RE, champion
+from .errors import ProjectError
 
+VERSION_RE = re.compile(r"^[1-9][0-9]{0,9}$")
+ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# Tags the validation gate writes on a version, and what `promote` requires of them.
+STATUS_TAG = "validation.status"
+BASELINE_TAG = "validation.baseline_version"
+NO_CHAMPION = "none"
 LOCK_SUFFIX = ".promotion-lock"
 STALE_LOCK_S = 600.0  # a lock older than this was left by a crashed promotion
 
 
-class PromotionError(RuntimeError):
-    """The promotion or rollback was refused; the message says why and what to do."""
+class RegistryError(ProjectError):
+    """A registry request was refused; the message says why and what to do."""
+
+
+class PromotionError(RegistryError):
+    """The promotion or rollback was refused."""
+
+
+def resolve(name: str, reference: str) -> ModelVersion:
+    """A version number or an alias (e.g. `challenger`) to a model version."""
+    client = MlflowClient()
+    if VERSION_RE.match(reference):
+        return client.get_model_version(name, reference)
+    if ALIAS_RE.match(reference):
+        return client.get_model_version_by_alias(name, reference)
+    raise RegistryError(
+        f"model reference {reference!r} is neither a version number nor an alias name"
+    )
+
+
+def champion(cfg: Config, name: str) -> ModelVersion | None:
+    client = MlflowClient()
+    aliases = client.get_registered_model(name).aliases
+    version = aliases.get(cfg.registry.champion_alias)
+    return None if version is None else client.get_model_version(name, str(version))
 
 
 def register(model_uri: str, name: str, alias: str, run_id: str) -> ModelVersion:

@@ -16,11 +16,12 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from .config import Config
+from .errors import ProjectError
 
 DAY_MS = 86_400_000
 
 
-class RetentionError(RuntimeError):
+class RetentionError(ProjectError):
     """`mlflow gc` failed; the message has its output."""
 
 

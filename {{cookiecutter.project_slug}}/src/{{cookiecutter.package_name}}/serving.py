@@ -9,8 +9,10 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from .errors import ProjectError
 
-class InputError(ValueError):
+
+class InputError(ProjectError):
     """The input does not match the model's signature; says which columns."""
 
 

@@ -18,9 +18,12 @@ from mlflow import MlflowClient
 from mlflow.entities import RunTag
 from omegaconf import DictConfig, OmegaConf
 
-from . import tracking
-from .config import Config, from_container
-from .spool import PARENT_RUN_ENV, metric_points
+from .config import Config
+from .settings import from_container
+from .tracking.delivery import metric_points
+from .tracking.lineage import lineage_tags
+from .tracking.run import PARENT_RUN_ENV
+from .tracking.store import connect, ensure_experiment, next_run_name
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +36,13 @@ def job_config(config: DictConfig) -> Config:
 class SweepParent(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         cfg = job_config(config)
-        uri = tracking.connect(cfg)
-        experiment_id = tracking.ensure_experiment(cfg, uri)
+        uri = connect(cfg)
+        experiment_id = ensure_experiment(cfg, uri)
         overrides = " ".join(OmegaConf.to_container(config.hydra.overrides.task))
-        tags = {**tracking.lineage_tags(cfg), "sweep.overrides": overrides}
+        tags = {**lineage_tags(cfg), "sweep.overrides": overrides}
         tags["sweep.sweeper"] = config.hydra.sweeper._target_.rsplit(".", 1)[-1]
         run = MlflowClient().create_run(
-            experiment_id, run_name=tracking.next_run_name(cfg, experiment_id, "sweep"), tags=tags
+            experiment_id, run_name=next_run_name(cfg, experiment_id, "sweep"), tags=tags
         )
         os.environ[PARENT_RUN_ENV] = run.info.run_id
         log.info("Sweep parent run %s (%s)", run.info.run_name, run.info.run_id)

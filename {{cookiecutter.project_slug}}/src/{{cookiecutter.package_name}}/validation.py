@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from typing import Any
 
 import mlflow
-import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
+from mlflow.models import Model
 
-from . import data, tracking
+from . import models
+from .backends import Backend, backend_for
 from .config import Config, MetricThreshold
-from .evaluate import evaluate
-
-VERSION_RE = re.compile(r"^[1-9][0-9]{0,9}$")
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-STATUS_TAG = "validation.status"
-BASELINE_TAG = "validation.baseline_version"
-NO_CHAMPION = "none"
+from .errors import ProjectError
+from .registry import BASELINE_TAG, NO_CHAMPION, STATUS_TAG, champion, resolve
+from .tracking.store import ensure_experiment
 
 
-class ValidationError(ValueError):
+class ValidationError(ProjectError):
     """The version cannot be validated (bad reference, schema mismatch); says why."""
 
 
@@ -82,28 +78,9 @@ class Result:
         return "\n".join(rows)
 
 
-def resolve(name: str, reference: str) -> ModelVersion:
-    """A version number or an alias (e.g. `challenger`) to a model version."""
-    client = MlflowClient()
-    if VERSION_RE.match(reference):
-        return client.get_model_version(name, reference)
-    if ALIAS_RE.match(reference):
-        return client.get_model_version_by_alias(name, reference)
-    raise ValidationError(
-        f"model reference {reference!r} is neither a version number nor an alias name"
-    )
-
-
-def champion(cfg: Config, name: str) -> ModelVersion | None:
-    client = MlflowClient()
-    aliases = client.get_registered_model(name).aliases
-    version = aliases.get(cfg.registry.champion_alias)
-    return None if version is None else client.get_model_version(name, str(version))
-
-
-def check_schema(model: mlflow.pyfunc.PyFuncModel, cfg: Config) -> None:
+def check_schema(mlmodel: Model, cfg: Config) -> None:
     """The model's input signature must be exactly the configured features."""
-    schema = model.metadata.get_input_schema()
+    schema = mlmodel.get_input_schema()
     if schema is None:
         raise ValidationError("the model has no input signature; log it with one")
     inputs = schema.input_names()
@@ -116,11 +93,12 @@ def check_schema(model: mlflow.pyfunc.PyFuncModel, cfg: Config) -> None:
         )
 
 
-def score(cfg: Config, uri: str, test: pd.DataFrame) -> dict[str, float]:
-    model = mlflow.pyfunc.load_model(uri)
-    check_schema(model, cfg)
-    features, target = data.features_and_target(test, cfg.data)
-    return evaluate(model.get_raw_model(), features, target, "test").metrics
+def score(cfg: Config, backend: Backend[Any], uri: str, test: Any) -> dict[str, float]:
+    """Test-split metrics of a registered model, loaded in its native format."""
+    mlmodel = Model.load(uri)
+    check_schema(mlmodel, cfg)
+    spec = models.for_flavors(mlmodel.flavors, uri)
+    return backend.evaluate(spec, spec.load(uri), test, "test").metrics
 
 
 def validate(cfg: Config, name: str, reference: str, mode: str | None = None) -> Result:
@@ -130,9 +108,13 @@ def validate(cfg: Config, name: str, reference: str, mode: str | None = None) ->
     baseline = champion(cfg, name)
     if baseline is not None and baseline.version == candidate.version:
         raise ValidationError(f"v{candidate.version} is already the {cfg.registry.champion_alias}")
-    test = data.load_splits(cfg.data, cfg.seed).test
-    scores = score(cfg, f"models:/{name}/{candidate.version}", test)
-    base_scores = score(cfg, f"models:/{name}/{baseline.version}", test) if baseline else {}
+    backend = backend_for(cfg)
+    with backend.session():
+        test = backend.load_splits().test
+        scores = score(cfg, backend, f"models:/{name}/{candidate.version}", test)
+        base_scores = (
+            score(cfg, backend, f"models:/{name}/{baseline.version}", test) if baseline else {}
+        )
     checks = []
     for metric, rule in cfg.registry.validation.metrics.items():
         if metric not in scores:
@@ -145,7 +127,7 @@ def validate(cfg: Config, name: str, reference: str, mode: str | None = None) ->
 
 def _record(cfg: Config, result: Result) -> None:
     """A validation run with the numbers; in enforce mode, the verdict on the version."""
-    experiment_id = tracking.ensure_experiment(cfg, mlflow.get_tracking_uri())
+    experiment_id = ensure_experiment(cfg, mlflow.get_tracking_uri())
     tags = {
         "run_type": "validation",
         "model_name": result.model_name,

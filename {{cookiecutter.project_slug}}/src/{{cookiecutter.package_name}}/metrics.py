@@ -1,9 +1,8 @@
-"""Held-out metrics and the curves behind the plots."""
+"""Held-out metrics of a binary classifier and the curves behind the plots."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,11 +15,6 @@ class Evaluation:
     y_true: np.ndarray
     y_pred: np.ndarray
     y_score: np.ndarray
-
-
-def evaluate(model: Any, features: pd.DataFrame, target: pd.Series, prefix: str) -> Evaluation:
-    """Score a fitted binary classifier; metric names are prefixed, e.g. `test_auc`."""
-    return score(target.to_numpy(), model.predict_proba(features)[:, 1], prefix)
 
 
 def score(y_true: np.ndarray, y_score: np.ndarray, prefix: str) -> Evaluation:
@@ -50,14 +44,3 @@ def roc_points(evaluation: Evaluation) -> pd.DataFrame:
 def precision_recall_points(evaluation: Evaluation) -> pd.DataFrame:
     precision, recall, _ = skm.precision_recall_curve(evaluation.y_true, evaluation.y_score)
     return pd.DataFrame({"recall": recall, "precision": precision})
-
-
-def feature_importance(model: Any, features: list[str]) -> pd.DataFrame:
-    """Importance per feature: gain-based for trees, |coefficient| for linear models."""
-    estimator = model.steps[-1][1] if hasattr(model, "steps") else model
-    if hasattr(estimator, "feature_importances_"):
-        values = np.asarray(estimator.feature_importances_, dtype=float)
-    else:
-        values = np.abs(np.ravel(estimator.coef_))
-    frame = pd.DataFrame({"feature": features, "importance": values})
-    return frame.sort_values("importance", ascending=False, ignore_index=True)

@@ -1,36 +1,28 @@
-"""MLflow tracking: one URI, a fast preflight, one run per job, batched logging, lineage tags."""
+"""The tracking store: one URI (MLFLOW_TRACKING_URI, else the embedded sqlite default), a fast
+preflight, the project's experiment, run names, and where the UI shows a run."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import subprocess
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
-{%- if cookiecutter.model_library == "xgboost" %}
-from typing import Any
-{%- endif %}
 from urllib.parse import urlparse
 
 import mlflow
-import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Dataset
 
-from .config import PROJECT_ROOT, Config
-from .data import tracked_md5
+from ..config import PROJECT_ROOT, Config
+from ..errors import ProjectError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT_ID = "0"
-DATASET_SAMPLE_ROWS = 10_000
 
 
-class TrackingError(RuntimeError):
+class TrackingError(ProjectError):
     """The tracking store cannot be used; the message says what to do."""
 
 
@@ -87,7 +79,7 @@ def connect(cfg: Config) -> str:
     preflight(uri, cfg.tracking.preflight_timeout_s)
     os.environ["MLFLOW_TRACKING_URI"] = uri
     # MLflow's default retries take ~4 minutes to give up on a dead server; after these
-    # (unless set in the environment) a run spools instead (see spool.py).
+    # (unless set in the environment) a run spools instead (tracking/run.py).
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(cfg.tracking.http_max_retries))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", str(cfg.tracking.http_backoff_s))
     mlflow.set_tracking_uri(uri)
@@ -141,10 +133,10 @@ def ensure_experiment(cfg: Config, uri: str) -> str:
     return experiment.experiment_id
 
 
-def next_run_name(cfg: Config, experiment_id: str, label: str | None = None) -> str:
-    """`{project}-{label}-{n}` (label: the model kind by default), n one more than the highest
+def next_run_name(cfg: Config, experiment_id: str, label: str) -> str:
+    """`{project}-{label}-{n}` (label: the model kind, or `sweep`), n one more than the highest
     existing in the experiment."""
-    prefix = f"{cfg.project}-{label or cfg.model.kind}"
+    prefix = f"{cfg.project}-{label}"
     runs = MlflowClient().search_runs(
         [experiment_id], filter_string=f"attributes.run_name LIKE '{prefix}-%'", max_results=5000
     )
@@ -168,72 +160,6 @@ def check_attached(cfg: Config, run_id: str, uri: str) -> None:
             f"store {store}: the experiment was created by `mlflow run`. Create experiments with "
             "`make setup` first, or delete this one."
         )
-
-
-def _git(*args: str) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", *args], capture_output=True, text=True, check=True, cwd=Path.cwd()
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return result.stdout.strip()
-
-
-def git_status() -> str | None:
-    """`git status --porcelain` of tracked files (empty when clean; None outside a repo)."""
-    return _git("status", "--porcelain", "--untracked-files=no")
-
-
-def lineage_tags(cfg: Config) -> dict[str, str]:
-    """Where this run came from: code version, data version, DVC experiment, team tags."""
-    tags = {key: str(value) for key, value in cfg.tracking.tags.items() if value is not None}
-    sha = _git("rev-parse", "HEAD")
-    tags["git.commit"] = sha or "unknown"
-    status = git_status()
-    tags["git.dirty"] = "unknown" if status is None else str(bool(status)).lower()
-    tags["data.dvc_md5"] = tracked_md5(cfg.data.raw_path) or "untracked"
-    tags["data.path"] = cfg.data.raw_path
-    if os.environ.get("DVC_EXP_NAME"):
-        tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
-    tags["model.kind"] = cfg.model.kind
-    return tags
-{%- if cookiecutter.model_library == "xgboost" %}
-
-
-def dataset(cfg: Config, frame: Any, context: str) -> Dataset:
-{%- else %}
-
-
-def dataset(cfg: Config, frame: pd.DataFrame, context: str) -> Dataset:
-{%- endif %}
-    """Dataset lineage for a split{{ " (pandas or Dask)" if cookiecutter.model_library == "xgboost" }}: source path, DVC md5 as digest, the true
-    row count as profile, and the schema of the first rows.
-
-    MLflow infers a schema by checking every value in Python (~15 s for 300k rows x 20); the
-    first DATASET_SAMPLE_ROWS rows give the same column types at a fixed cost.
-    """
-{%- if cookiecutter.model_library == "xgboost" %}
-    if isinstance(frame, pd.DataFrame):
-        sample, rows = frame.head(DATASET_SAMPLE_ROWS), len(frame)
-    else:  # Dask: one pass for the count, the first partition for the sample
-        sample = frame.partitions[0].compute().head(DATASET_SAMPLE_ROWS)
-        rows = int(frame.shape[0].compute())
-{%- else %}
-    sample, rows = frame.head(DATASET_SAMPLE_ROWS), len(frame)
-{%- endif %}
-    with warnings.catch_warnings():  # MLflow registers two equivalent local-file sources
-        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
-        source = mlflow.data.from_pandas(
-            sample,
-            source=Path(cfg.data.raw_path).resolve().as_uri(),
-            targets=cfg.data.target,
-            name=f"{cfg.data.name}-{context}",
-            digest=(tracked_md5(cfg.data.raw_path) or "")[:8] or None,
-        )
-    described = source.to_dict()
-    described["profile"] = json.dumps({"num_rows": rows, "num_elements": rows * sample.shape[1]})
-    return Dataset(**described)
 
 
 def run_url(run: mlflow.entities.Run) -> str | None:

@@ -1,0 +1,43 @@
+"""What a command of the command line is (cli.py's table), and how every command reports a
+user error: one line, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ProjectError
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A command without arguments."""
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    run: Callable[[Any], int]  # gets the parsed options, or the raw arguments when `raw`
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+    raw: bool = False  # the command parses its own arguments (Hydra)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """What a command reports in one line: ours, a missing file, and MLflow's refusals (when
+    MLflow is loaded at all: a command that never imports it never raises them)."""
+    found: tuple[type[BaseException], ...] = (ProjectError, FileNotFoundError)
+    mlflow_errors = sys.modules.get("mlflow.exceptions")
+    return (*found, mlflow_errors.MlflowException) if mlflow_errors else found
+
+
+def run_command(action: Callable[[], int]) -> int:
+    """Run a command; a user error prints `error: <message>` and exits 2."""
+    try:
+        return action()
+    except Exception as err:
+        if not isinstance(err, user_errors()):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2

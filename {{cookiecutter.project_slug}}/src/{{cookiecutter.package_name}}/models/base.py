@@ -1,0 +1,119 @@
+"""What every model kind provides: its parameters, how it trains, its feature importance, and
+its native format with an MLflow flavor (never pickle).
+
+Heavy libraries are imported where they are used, so reading the configuration stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from ..config import ModelParams
+
+if TYPE_CHECKING:
+    from mlflow.models import ModelSignature
+    from mlflow.models.model import ModelInfo
+
+P = TypeVar("P", bound=ModelParams)
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    # Per-iteration evaluation metrics, e.g. {"iter_valid_auc": [0.91, 0.93, ...]}; empty when
+    # the model has no iterations to report.
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_iteration: int | None = None
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Features and the 0/1 target of one split."""
+
+    features: pd.DataFrame
+    target: pd.Series
+
+
+class ModelSpec(ABC, Generic[P]):
+    """One model kind. `name` is its `model.kind` (conf/model/<name>.yaml), `params` the
+    schema of that file, `flavor` the MLflow flavor module that logs it (mlflow.<flavor>)."""
+
+    name: ClassVar[str]
+    params: ClassVar[type[ModelParams]]
+    flavor: ClassVar[str]
+
+    def check(self, params: P) -> None:
+        """Refuse what this machine cannot run, before any run starts (default: nothing)."""
+
+    @abstractmethod
+    def fit(self, params: P, seed: int, train: Labelled, valid: Labelled) -> TrainResult:
+        """Fit on `train` (`valid`: early stopping and the per-iteration history)."""
+
+    @abstractmethod
+    def importance(self, model: Any) -> np.ndarray:
+        """One non-negative importance per feature, in the order of the features."""
+
+    @abstractmethod
+    def save_options(self) -> dict[str, Any]:
+        """The flavor's arguments that choose the native format and the pip requirements."""
+
+    def scores(self, model: Any, features: pd.DataFrame) -> np.ndarray:
+        """Probability of class 1 for each row."""
+        return np.asarray(model.predict_proba(features)[:, 1])
+
+    def flavor_module(self) -> ModuleType:
+        return importlib.import_module(f"mlflow.{self.flavor}")
+
+    def signature(self, model: Any, sample: pd.DataFrame) -> ModelSignature:
+        """Input schema from the features; output: the predicted 0/1 labels."""
+        from mlflow.models import infer_signature
+
+        return infer_signature(sample, model.predict(sample))
+
+    def save(self, model: Any, path: str | Path, sample: pd.DataFrame) -> None:
+        """Write an MLflow model directory with signature and input example."""
+        shutil.rmtree(path, ignore_errors=True)
+        self.flavor_module().save_model(
+            model,
+            path=str(path),
+            signature=self.signature(model, sample),
+            input_example=sample.head(5),
+            **self.save_options(),
+        )
+
+    def load(self, uri: str | Path) -> Any:
+        """Load with the native flavor (keeps predict_proba), from a path or a models:/ URI."""
+        return self.flavor_module().load_model(str(uri))
+
+    def log(self, model: Any, sample: pd.DataFrame) -> ModelInfo:
+        """Log the model to the active run with signature and input example."""
+        return self.flavor_module().log_model(
+            model,
+            name="model",
+            signature=self.signature(model, sample),
+            input_example=sample.head(5),
+            **self.save_options(),
+        )
+
+
+class SklearnModel(ModelSpec[P]):
+    """A scikit-learn estimator (or pipeline), saved with skops: never pickle."""
+
+    flavor = "sklearn"
+
+    def save_options(self) -> dict[str, Any]:
+        import mlflow.sklearn
+
+        return {
+            "serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            "pip_requirements": mlflow.sklearn.get_default_pip_requirements(include_skops=True),
+        }

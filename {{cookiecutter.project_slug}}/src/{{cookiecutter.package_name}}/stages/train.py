@@ -1,0 +1,27 @@
+"""Stage `train`: one new MLflow run; the model directory and the run's identity are its
+outputs (the evaluate stage continues the same run)."""
+
+from __future__ import annotations
+
+import json
+
+from ..config import Config
+from ..steps import fit_and_log, resolve
+from ..tracking.run import start_run
+from ..tracking.store import connect
+from . import MODEL_DIR, RUN_FILE, main
+
+
+def train(cfg: Config) -> None:
+    spec, backend = resolve(cfg)
+    uri = connect(cfg)
+    with backend.session(), start_run(cfg, uri, spec.name) as run:
+        splits = backend.read_splits()
+        model, model_uri = fit_and_log(cfg, backend, spec, splits, run)
+        spec.save(model, MODEL_DIR, backend.sample(splits))
+        produced = {"run_id": run.run_id, "run_name": run.run_name, "model_uri": model_uri}
+        RUN_FILE.write_text(json.dumps(produced, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(train)

@@ -1,0 +1,244 @@
+"""The journal of a run's logging calls, and the one table of operations behind it.
+
+Each operation says how a call is written (a JSON entry, plus the files it needs under a
+folder) and how it is delivered to the tracking server. A live run writes every call to a
+staging folder and delivers it at once through this table; once the server stops answering,
+the same entries are appended to `<spool_dir>/<run_id>/journal.jsonl` (files beside it), and
+`sync` delivers them through the same table when the server is back. An entry whose operation
+is not in the table is an error, never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from matplotlib.figure import Figure
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, Metric
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+
+from .. import models, registry
+from ..config import PROJECT_ROOT, Config
+from ..errors import ProjectError
+from ..models.base import ModelSpec
+from .delivery import (
+    deliver_dataset,
+    deliver_metrics,
+    deliver_params,
+    deliver_tags,
+    end_active_run,
+)
+from .store import connect
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "journal.jsonl"
+PROGRESS = "replayed.json"  # what an interrupted `sync` already delivered
+
+
+class SyncError(ProjectError):
+    """A spooled run cannot be replayed; the message says why and what to do."""
+
+
+@dataclass
+class Delivery:
+    """The state one run's calls share while they are delivered (live, or by one `sync`)."""
+
+    run_id: str
+    folder: Path  # where the entries' files are
+    model_uri: str | None = None  # what the model call logged; the registration uses it
+    version: str | None = None  # the model version the registration created
+
+
+@dataclass(frozen=True)
+class Op:
+    """One kind of logging call: `write(folder, *objects)` returns its entry (and saves the
+    files it needs under `folder`); `deliver(delivery, entry)` sends it to the server."""
+
+    write: Callable[..., dict[str, Any]]
+    deliver: Callable[[Delivery, dict[str, Any]], None]
+
+
+def _write_figure(folder: Path, figure: Figure, artifact_file: str) -> dict[str, Any]:
+    path = folder / "artifacts" / artifact_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return {"file": artifact_file}
+
+
+def _deliver_figure(delivery: Delivery, entry: dict[str, Any]) -> None:
+    path = delivery.folder / "artifacts" / entry["file"]
+    parent = str(Path(entry["file"]).parent)
+    MlflowClient().log_artifact(delivery.run_id, str(path), None if parent == "." else parent)
+
+
+def _write_table(folder: Path, table: pd.DataFrame, artifact_file: str) -> dict[str, Any]:
+    path = folder / "tables" / artifact_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_json(path, orient="split", index=False)
+    return {"file": artifact_file}
+
+
+def _deliver_table(delivery: Delivery, entry: dict[str, Any]) -> None:
+    table = pd.read_json(delivery.folder / "tables" / entry["file"], orient="split")
+    MlflowClient().log_table(delivery.run_id, table, entry["file"])
+
+
+def _write_model(
+    folder: Path, spec: ModelSpec[Any], model: Any, sample: pd.DataFrame
+) -> dict[str, Any]:
+    spec.save(model, folder / "model", sample)
+    return {"model": spec.name}
+
+
+def _deliver_model(delivery: Delivery, entry: dict[str, Any]) -> None:
+    """Log the saved model into the active run (its signature and input example kept)."""
+    spec = models.named(entry["model"])
+    path = delivery.folder / "model"
+    example = Model.load(path).load_input_example(path)
+    delivery.model_uri = spec.log(spec.load(path), example).model_uri
+
+
+def _deliver_register(delivery: Delivery, entry: dict[str, Any]) -> None:
+    uri = entry["model_uri"] or delivery.model_uri
+    if uri is None:
+        raise SyncError("the journal registers a model that no earlier entry logged")
+    version = registry.register(uri, entry["name"], entry["alias"], delivery.run_id)
+    delivery.version = str(version.version)
+
+
+def _deliver_run(delivery: Delivery, entry: dict[str, Any]) -> None:
+    """The journal's first entry: the run must exist on this server; it becomes active."""
+    uri = mlflow.get_tracking_uri()
+    if entry["uri"] != uri:
+        raise SyncError(
+            f"{delivery.folder} was spooled for {entry['uri']}, not {uri}: "
+            f"set MLFLOW_TRACKING_URI={entry['uri']} and sync again"
+        )
+    try:
+        MlflowClient().get_run(delivery.run_id)
+    except MlflowException as error:
+        raise SyncError(f"run {delivery.run_id} is not on {uri}: {error.message}") from error
+    mlflow.start_run(run_id=delivery.run_id)
+
+
+OPS: dict[str, Op] = {
+    "run": Op(
+        lambda folder, run_id, uri, reason: {"run_id": run_id, "uri": uri, "reason": reason},
+        _deliver_run,
+    ),
+    "tags": Op(
+        lambda folder, tags: {"tags": tags},
+        lambda d, entry: deliver_tags(d.run_id, entry["tags"]),
+    ),
+    "params": Op(
+        lambda folder, params: {"params": params},
+        lambda d, entry: deliver_params(d.run_id, entry["params"]),
+    ),
+    "metrics": Op(
+        lambda folder, metrics: {
+            "points": [[m.key, m.value, m.timestamp, m.step] for m in metrics]
+        },
+        lambda d, entry: deliver_metrics(d.run_id, [Metric(*point) for point in entry["points"]]),
+    ),
+    "dataset": Op(
+        lambda folder, dataset, context: {"dataset": dataset.to_dictionary(), "context": context},
+        lambda d, entry: deliver_dataset(d.run_id, Dataset(**entry["dataset"]), entry["context"]),
+    ),
+    "figure": Op(_write_figure, _deliver_figure),
+    "table": Op(_write_table, _deliver_table),
+    "model": Op(_write_model, _deliver_model),
+    "register": Op(
+        lambda folder, model_uri, name, alias: {
+            "model_uri": model_uri,
+            "name": name,
+            "alias": alias,
+        },
+        _deliver_register,
+    ),
+    "end": Op(
+        lambda folder, status: {"status": status},
+        lambda d, entry: mlflow.end_run(entry["status"]),
+    ),
+}
+
+
+def write(name: str, folder: Path, *objects: Any) -> dict[str, Any]:
+    """The entry of a `name` call (its files saved under `folder`)."""
+    return {"op": name, **OPS[name].write(folder, *objects)}
+
+
+def deliver(delivery: Delivery, entry: dict[str, Any]) -> None:
+    op = OPS.get(entry.get("op", ""))
+    if op is None:
+        raise SyncError(f"{delivery.folder}: unknown journal operation {entry.get('op')!r}")
+    op.deliver(delivery, entry)
+
+
+def append(folder: Path, entry: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / JOURNAL).open("a") as journal:
+        journal.write(json.dumps(entry) + "\n")
+
+
+def spool_root(cfg: Config) -> Path:
+    return PROJECT_ROOT / cfg.tracking.spool_dir
+
+
+def pending(cfg: Config) -> list[Path]:
+    """Spooled runs, oldest first."""
+    root = spool_root(cfg)
+    folders = [p for p in root.iterdir() if (p / JOURNAL).exists()] if root.is_dir() else []
+    return sorted(folders, key=lambda p: (p / JOURNAL).stat().st_mtime)
+
+
+def read(folder: Path) -> list[dict[str, Any]]:
+    """A journal's entries, checked: a header, known operations, an end."""
+    entries = [json.loads(line) for line in (folder / JOURNAL).read_text().splitlines()]
+    unknown = sorted({str(e.get("op")) for e in entries} - OPS.keys())
+    if unknown:
+        raise SyncError(f"{folder}: unknown journal operations {unknown}; it was not replayed")
+    if not entries or entries[0]["op"] != "run":
+        raise SyncError(f"{folder}: the journal does not start with its run; it was not replayed")
+    return entries
+
+
+def sync(cfg: Config) -> list[str]:
+    """Replay every finished spooled run into the tracking server; one line per run."""
+    connect(cfg)
+    return [replay(folder) for folder in pending(cfg)]
+
+
+def replay(folder: Path) -> str:
+    """Deliver one journal into its run, resuming where an interrupted `sync` stopped."""
+    header, *calls = read(folder)
+    run_id = header["run_id"]
+    if not calls or calls[-1]["op"] != "end":
+        return f"{run_id}: still running or killed before it ended; left in {folder}"
+    progress_file = folder / PROGRESS
+    progress = json.loads(progress_file.read_text()) if progress_file.exists() else {"done": 0}
+    state = Delivery(run_id, folder, progress.get("model_uri"), progress.get("version"))
+    deliver(state, header)
+    try:
+        for index in range(progress["done"], len(calls)):
+            deliver(state, calls[index])
+            progress_file.write_text(json.dumps({"done": index + 1, **_shared(state)}))
+    except BaseException:
+        end_active_run("FAILED")  # the next `sync` resumes after the last delivered entry
+        raise
+    shutil.rmtree(folder)
+    registered = f", registered as version {state.version}" if state.version else ""
+    return f"{run_id}: replayed {len(calls)} logging calls into {header['uri']}{registered}"
+
+
+def _shared(state: Delivery) -> dict[str, Any]:
+    return {k: v for k, v in asdict(state).items() if k in ("model_uri", "version")}
