@@ -32,11 +32,12 @@ PACKAGE = "tumor_classifier"
 
 # Files in every bake, and the files each option value adds (paths in the baked project).
 COMMON_PACKAGE = [
-    "__init__.py", "cli.py", "commands.py", "config.py", "data.py", "doctor.py", "errors.py",
-    "job.py", "metrics.py", "plots.py", "registry.py", "report.py", "retention.py", "serving.py",
-    "settings.py", "steps.py", "sweep.py", "validation.py", "backends/__init__.py",
-    "backends/base.py", "backends/local.py", "models/__init__.py", "models/base.py",
-    "models/logistic_regression.py", "stages/__init__.py", "stages/evaluate.py",
+    "__init__.py", "access.py", "cli.py", "commands.py", "config.py", "data.py", "doctor.py",
+    "errors.py", "job.py", "metrics.py", "plots.py", "promotion.py", "registry.py", "report.py",
+    "retention.py", "serving.py", "settings.py", "steps.py", "sweep.py", "validation.py",
+    "backends/__init__.py", "backends/base.py", "backends/local.py", "models/__init__.py",
+    "models/base.py", "models/logistic_regression.py", "models/registered.py",
+    "stages/__init__.py", "stages/evaluate.py",
     "stages/prepare.py", "stages/train.py", "tracking/__init__.py", "tracking/delivery.py",
     "tracking/journal.py", "tracking/lineage.py", "tracking/run.py", "tracking/store.py",
 ]  # fmt: skip
@@ -52,7 +53,7 @@ COMMON = {
     "tests/test_data.py", "tests/test_extending.py", "tests/test_pipeline.py",
     "tests/test_promotion.py", "tests/test_retention.py", "tests/test_serving.py",
     "tests/test_spool.py", "tests/test_stages.py", "tests/test_sweep.py", "tests/test_tasks.py",
-    "tests/test_tracking.py",
+    "tests/test_tracking.py", "tests/test_untrusted_models.py",
 } | {f"src/{PACKAGE}/{name}" for name in COMMON_PACKAGE}  # fmt: skip
 OPTIONAL = {
     ("model_library", "xgboost"): {

@@ -16,8 +16,10 @@ import yaml
 
 SECRETS = {
     "POSTGRES_PASSWORD": "pg",
-    "MINIO_ROOT_USER": "user",
-    "MINIO_ROOT_PASSWORD": "s3-password",
+    "S3_MLFLOW_ACCESS_KEY": "mlflow-key",
+    "S3_MLFLOW_SECRET_KEY": "mlflow-secret",
+    "S3_DVC_ACCESS_KEY": "dvc-key",
+    "S3_DVC_SECRET_KEY": "dvc-secret",
     "MLFLOW_FLASK_SERVER_SECRET_KEY": "flask",
     "MLFLOW_AUTH_ADMIN_PASSWORD": "admin",
     "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": "fernet",
@@ -51,7 +53,7 @@ def test_compose_config_resolves_with_secrets(deploy: Path, tmp_path: Path) -> N
     result = compose_config(deploy, env)
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
-    assert set(services) == {"postgres", "minio", "minio-init", "mlflow"}
+    assert set(services) == {"postgres", "s3-identities", "seaweedfs", "s3-buckets", "mlflow"}
     command = services["mlflow"]["command"]
     assert command[:2] == ["mlflow", "server"]
     assert "postgresql://mlflow:pg@postgres:5432/mlflow" in command
@@ -63,17 +65,41 @@ def test_compose_config_resolves_with_secrets(deploy: Path, tmp_path: Path) -> N
     conditions = {k: v["condition"] for k, v in services["mlflow"]["depends_on"].items()}
     assert conditions == {
         "postgres": "service_healthy",
-        "minio-init": "service_completed_successfully",
+        "s3-buckets": "service_completed_successfully",
     }
-    assert all("healthcheck" in services[n] for n in ("postgres", "minio", "mlflow"))
+    assert all("healthcheck" in services[n] for n in ("postgres", "seaweedfs", "mlflow"))
+    # The object store starts only with its identities written: it never serves anonymously.
+    store = services["seaweedfs"]
+    assert store["depends_on"]["s3-identities"]["condition"] == "service_completed_successfully"
+    assert "-s3.config=/config/s3.json" in store["command"]
+    # The MLflow server holds the `mlflow` identity's keys, never the DVC identity's.
+    environment = services["mlflow"]["environment"]
+    assert (environment["AWS_ACCESS_KEY_ID"], environment["AWS_SECRET_ACCESS_KEY"]) == (
+        "mlflow-key",
+        "mlflow-secret",
+    )
+    assert "dvc-key" not in json.dumps(services["mlflow"])
 
 
 def test_compose_refuses_the_example_env(deploy: Path) -> None:
     """`.env.example` ships without working passwords: copying it is not enough."""
     result = compose_config(deploy, deploy / ".env.example")
     assert result.returncode != 0
-    for name in ("POSTGRES_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MINIO_ROOT_PASSWORD"):
+    for name in ("POSTGRES_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "S3_MLFLOW_SECRET_KEY"):
         assert f"required variable {name} is missing a value" in result.stderr
+
+
+def test_no_default_password_anywhere(deploy: Path) -> None:
+    """Every secret of the example files is empty: nothing works until someone sets it."""
+    for example in (".env.example", "mlflow.env.example"):
+        for line in (deploy / example).read_text().splitlines():
+            name, _, value = line.partition("=")
+            if line.startswith("#") or not value:
+                continue
+            secret = any(word in name for word in ("PASSWORD", "SECRET", "KEY", "STORE_URI"))
+            assert not secret, f"{example}: {name} ships a value"
+    text = "".join(path.read_text() for path in deploy.iterdir())
+    assert "CHANGE_ME" not in text and "minioadmin" not in text
 
 
 def test_compose_spec_schema(deploy: Path) -> None:

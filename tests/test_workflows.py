@@ -104,6 +104,12 @@ def test_promotion_workflow_shape(workflows: Path) -> None:
     assert jobs["promote"]["needs"] == "validate"
     assert jobs["promote"]["environment"] == "production"
     assert jobs["serving-image"]["permissions"] == {"contents": "read", "packages": "write"}
+    accounts = {name: job["env"]["MLFLOW_TRACKING_USERNAME"] for name, job in jobs.items()}
+    assert accounts == {
+        "validate": "${{ secrets.MLFLOW_READER_USERNAME }}",
+        "promote": "${{ secrets.MLFLOW_PROMOTER_USERNAME }}",  # the environment's secret
+        "serving-image": "${{ secrets.MLFLOW_READER_USERNAME }}",
+    }
     for name, job in jobs.items():
         assert job["permissions"].get("packages") != "write" or name == "serving-image"
         for step in job["steps"]:

@@ -9,7 +9,7 @@ import pytest
 from conftest import GOOD, POOR
 from mlflow import MlflowClient
 
-from {{ cookiecutter.package_name }} import registry, validation
+from {{ cookiecutter.package_name }} import promotion, registry, validation
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import Config
 from {{ cookiecutter.package_name }}.job import run_job
@@ -28,11 +28,17 @@ def train(overrides: list[str]) -> tuple[Config, Summary]:
     return cfg, run_job(cfg)
 
 
-def reregister(cfg: Config, version: str) -> str:
-    """A new version of an existing model (same artifacts, same scores)."""
-    source = MlflowClient().get_model_version(cfg.registry.model_name, version)
-    again = registry.register(source.source, cfg.registry.model_name, "challenger", source.run_id)
-    return str(again.version)
+def copy_version(cfg: Config, version: str) -> str:
+    """Another version of the same model (same artifacts, same scores)."""
+    client = MlflowClient()
+    source = client.get_model_version(cfg.registry.model_name, version)
+    copy = client.create_model_version(cfg.registry.model_name, source.source, source.run_id)
+    return str(copy.version)
+
+
+def live_tickets(cfg: Config) -> list[str]:
+    lock = registry.lock_name(cfg.registry.model_name)
+    return [v.version for v in MlflowClient().search_model_versions(f"name = '{lock}'")]
 
 
 @pytest.fixture
@@ -41,101 +47,112 @@ def first(workspace: Path) -> tuple[Config, str]:
     return cfg, summary.version
 
 
-def test_first_version_is_judged_on_thresholds_and_promoted(first) -> None:
+def test_validate_reads_only_and_promote_records_its_own_verdict(first) -> None:
     cfg, version = first
     result = validation.validate(cfg, cfg.registry.model_name, "challenger")
     assert result.passed, result.table()
     assert result.baseline_version is None
     assert all(check.baseline is None for check in result.checks)
+    assert (
+        "validation.status"
+        not in MlflowClient().get_model_version(cfg.registry.model_name, version).tags
+    )
 
+    assert "is now @champion" in promotion.promote(cfg, cfg.registry.model_name, version)
+    assert aliases(cfg) == {"champion": int(version)}  # challenger cleared
     mv = MlflowClient().get_model_version(cfg.registry.model_name, version)
     assert mv.tags["validation.status"] == "passed"
     assert mv.tags["validation.baseline_version"] == "none"
     assert "PASSED" in mv.description
-    assert "champion" in registry.promote(cfg, cfg.registry.model_name, version)
-    assert aliases(cfg) == {"champion": int(version)}  # challenger cleared
+    assert live_tickets(cfg) == []
 
 
-def test_unvalidated_or_failed_versions_are_refused(first) -> None:
-    cfg, version = first
-    with pytest.raises(registry.PromotionError, match="has not passed validation"):
-        registry.promote(cfg, cfg.registry.model_name, version)
-
-
-def test_worse_challenger_refused_better_promoted_rollback_restores(first, capsys) -> None:
+def test_a_forged_verdict_is_refused(first, capsys) -> None:
+    """Tags anyone with edit rights can set do not promote: promote runs the gate itself."""
     cfg, v1 = first
     name = cfg.registry.model_name
-    validation.validate(cfg, name, v1)
-    registry.promote(cfg, name, v1)
-
+    promotion.promote(cfg, name, v1)
     _, poor = train(POOR)
-    result = validation.validate(cfg, name, "challenger")
-    assert not result.passed
-    table = result.table()
-    assert f"champion v{v1}" in table and "worse than champion" in table and "FAILED" in table
-    assert MlflowClient().get_model_version(name, poor.version).tags["validation.status"] == (
-        "failed"
-    )
-    with pytest.raises(registry.PromotionError, match="has not passed validation"):
-        registry.promote(cfg, name, poor.version)
+    client = MlflowClient()
+    for key, value in {"validation.status": "passed", "validation.baseline_version": v1}.items():
+        client.set_model_version_tag(name, poor.version, key, value)
+
+    with pytest.raises(promotion.PromotionError, match="does not pass the validation gate"):
+        promotion.promote(cfg, name, poor.version)
+    assert aliases(cfg)["champion"] == int(v1)
+    assert client.get_model_version(name, poor.version).tags["validation.status"] == "failed"
     # What promote.yml runs: non-zero exits stop the workflow before the promote job.
     assert main(["validate", "--version", poor.version]) == 1
+    assert "worse than champion" in capsys.readouterr().out
     assert main(["promote", "--version", poor.version]) == 2
-    assert "has not passed validation" in capsys.readouterr().err
+    assert "does not pass the validation gate" in capsys.readouterr().err
+    assert live_tickets(cfg) == []
 
-    better = reregister(cfg, v1)
+
+def test_better_version_promoted_then_rolled_back(first) -> None:
+    cfg, v1 = first
+    name = cfg.registry.model_name
+    promotion.promote(cfg, name, v1)
+    better = copy_version(cfg, v1)
     assert main(["validate", "--version", better]) == 0
     assert main(["promote", "--version", better]) == 0
     assert aliases(cfg)["champion"] == int(better)
     assert aliases(cfg)["previous-champion"] == int(v1)
 
-    assert "rolled back" in registry.rollback(cfg, name)
+    assert "rolled back" in promotion.rollback(cfg, name)
     assert aliases(cfg)["champion"] == int(v1)
     assert "previous-champion" not in aliases(cfg)
     rolled = MlflowClient().get_model_version(name, better)
     assert rolled.tags["validation.status"] == "rolled-back"
-    with pytest.raises(registry.PromotionError, match="no @previous-champion"):
-        registry.rollback(cfg, name)
+    with pytest.raises(promotion.PromotionError, match="no @previous-champion"):
+        promotion.rollback(cfg, name)
 
 
-def test_dry_run_reports_without_marking(first) -> None:
-    cfg, version = first
-    result = validation.validate(cfg, cfg.registry.model_name, version, mode="dry-run")
-    assert result.passed and "(dry-run)" in result.table()
-    tags = MlflowClient().get_model_version(cfg.registry.model_name, version).tags
-    assert "validation.status" not in tags
+def test_dry_run_reports_a_failure_without_failing(first) -> None:
+    cfg, v1 = first
+    promotion.promote(cfg, cfg.registry.model_name, v1)
+    _, poor = train(POOR)
+    assert main(["validate", "--version", poor.version, "--mode", "dry-run"]) == 0
 
 
 def test_concurrent_promotions_leave_one_champion(first) -> None:
+    """Each promotion validates against the champion it finds under the lock."""
     cfg, v1 = first
     name = cfg.registry.model_name
-    validation.validate(cfg, name, v1)
-    registry.promote(cfg, name, v1)
-    contenders = [reregister(cfg, v1), reregister(cfg, v1)]
-    for version in contenders:
-        assert validation.validate(cfg, name, version).passed  # both against champion v1
-
+    promotion.promote(cfg, name, v1)
+    contenders = [copy_version(cfg, v1), copy_version(cfg, v1)]
     outcomes: dict[str, str] = {}
 
     def promote(version: str) -> None:
-        try:
-            outcomes[version] = registry.promote(cfg, name, version)
-        except registry.PromotionError as err:
-            outcomes[version] = f"refused: {err}"
+        outcomes[version] = promotion.promote(cfg, name, version)
 
     threads = [threading.Thread(target=promote, args=(v,)) for v in contenders]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    winners = [v for v, outcome in outcomes.items() if not outcome.startswith("refused")]
-    assert len(winners) == 1, outcomes
-    (loser,) = set(contenders) - set(winners)
-    assert "validate it again" in outcomes[loser]
-    assert aliases(cfg)["champion"] == int(winners[0])
-    assert aliases(cfg)["previous-champion"] == int(v1)
-    lock = f"{name}{registry.LOCK_SUFFIX}"
-    assert lock not in {m.name for m in MlflowClient().search_registered_models()}
+    assert len(outcomes) == 2, outcomes
+    final = aliases(cfg)
+    assert final["champion"] in {int(v) for v in contenders}
+    (first_winner,) = {int(v) for v in contenders} - {final["champion"]}
+    assert final["previous-champion"] == first_winner  # the second saw the first as champion
+    assert live_tickets(cfg) == []
+
+
+def test_a_stale_ticket_of_a_crashed_promotion_is_cleared(
+    first, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg, v1 = first
+    name = cfg.registry.model_name
+    registry.create_lock(MlflowClient(), name)
+    MlflowClient().create_model_version(registry.lock_name(name), registry.LOCK_SOURCE)
+    monkeypatch.setattr(cfg.registry, "lock_timeout_s", 1.0)
+    with pytest.raises(promotion.PromotionError, match="another promotion"):
+        promotion.promote(cfg, name, v1)
+    monkeypatch.setattr(promotion, "STALE_LOCK_S", 0.0)  # the crashed one's ticket is now stale
+    promotion.promote(cfg, name, v1)
+    assert aliases(cfg)["champion"] == int(v1)
+    assert live_tickets(cfg) == []
 
 
 @pytest.mark.parametrize("reference", ["1; rm -rf /", "champion!", "0", ""])
@@ -143,3 +160,8 @@ def test_bad_references_are_refused(first, reference: str) -> None:
     cfg, _ = first
     with pytest.raises(registry.RegistryError, match="neither a version number nor an alias"):
         validation.validate(cfg, cfg.registry.model_name, reference)
+
+
+def test_only_the_projects_model_is_acted_on(first, capsys) -> None:
+    assert main(["validate", "--model", "someone-elses-model", "--version", "1"]) == 2
+    assert "is not this project's model" in capsys.readouterr().err

@@ -3,13 +3,12 @@ version), then `mlflow gc` purges deleted runs with their artifacts."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import mlflow
 import pytest
-from conftest import background, free_port
+from conftest import background, free_port, mlflow_server
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.cli import main
@@ -71,12 +70,9 @@ def test_gc_applies_the_retention_policy(workspace: Path, capsys) -> None:
 def test_gc_on_a_tracking_server_leaves_the_purge_to_its_administrator(
     workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    uri = f"http://127.0.0.1:{free_port()}"
-    server = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-        "--port", uri.rsplit(":", 1)[1], "--backend-store-uri", f"sqlite:///{workspace / 's.db'}",
-        "--artifacts-destination", str(workspace / "server-artifacts"),
-    ]  # fmt: skip
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = mlflow_server(workspace, port)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     with background(server, f"{uri}/health", {}, workspace):
         assert main(["init-tracking"]) == 0

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import GOOD, RAW, background, free_port
 
-from {{ cookiecutter.package_name }} import registry, serving, validation
+from {{ cookiecutter.package_name }} import promotion, serving
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.job import run_job
 from {{ cookiecutter.package_name }}.settings import composed
@@ -23,8 +23,7 @@ pytestmark = pytest.mark.e2e
 def champion(workspace: Path) -> str:
     cfg = composed(GOOD)
     summary = run_job(cfg)
-    validation.validate(cfg, cfg.registry.model_name, summary.version)
-    registry.promote(cfg, cfg.registry.model_name, summary.version)
+    promotion.promote(cfg, cfg.registry.model_name, summary.version)
     return f"models:/{cfg.registry.model_name}@champion"
 
 

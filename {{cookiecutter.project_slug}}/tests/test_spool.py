@@ -1,40 +1,55 @@
 """Fault injection: the tracking server is killed in the middle of a run. The job still ends,
 everything it would have logged is spooled, and `sync` replays it into the same run once the
-server is back: 0 runs lost, the model registered, nothing left in the spool."""
+server is back: 0 runs lost, the model registered once, nothing left in the spool. Where CI is
+set, a lost server fails the job instead; `sync` reports every journal it cannot replay."""
 
 from __future__ import annotations
 
 import json
+import os
+import random
+import sqlite3
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_synced, background, free_port, kill
+from conftest import assert_synced, background, free_port, kill, mlflow_server
+from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.config import Config
 from {{ cookiecutter.package_name }}.settings import load_params
 from {{ cookiecutter.package_name }}.stages.evaluate import evaluate
 from {{ cookiecutter.package_name }}.stages.prepare import prepare
 from {{ cookiecutter.package_name }}.stages.train import train
+from {{ cookiecutter.package_name }}.steps import resolve
+from {{ cookiecutter.package_name }}.tracking import journal
+from {{ cookiecutter.package_name }}.tracking.run import start_run
+from {{ cookiecutter.package_name }}.tracking.store import TrackingError, connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+@pytest.fixture
+def server(spooling: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], str]:
+    """A local `mlflow server` command (not started) and the URI the project points at."""
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return mlflow_server(spooling.parent, port), uri
+
+
 def test_server_killed_between_dvc_stages(
-    spooling: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    spooling: Path, server: tuple[list[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The train stage logs to the server; it dies; the evaluate stage spools its metrics,
     plots and the registration, and `dvc repro` would carry on."""
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    server = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{spooling.parent / 'server.db'}",
-        "--artifacts-destination", str(spooling.parent / "server-artifacts"),
-    ]  # fmt: skip
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    command, uri = server
     cfg = load_params()
-    with background(server, f"{uri}/health", {}, spooling.parent) as process:
+    with background(command, f"{uri}/health", {}, spooling.parent) as process:
         prepare(cfg)
         train(cfg)
         kill(process)
@@ -47,7 +62,137 @@ def test_server_killed_between_dvc_stages(
     assert f"{uri} is unreachable" in capsys.readouterr().err
     assert main(["doctor"]) == 1
     assert "✗ spooled runs: 1 run(s)" in capsys.readouterr().out
-    with background(server, f"{uri}/health", {}, spooling.parent):
+    with background(command, f"{uri}/health", {}, spooling.parent):
         assert main(["sync"]) == 0
         assert "registered as version 1" in capsys.readouterr().out
         assert_synced(summary.run_id, spooling)
+
+
+def test_where_ci_is_set_a_lost_server_fails_the_job(
+    spooling: Path, server: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tracking.on_server_loss=auto with CI set: the stage exits non-zero (CI goes red)."""
+    command, uri = server
+    params = Path("params.yaml")
+    params.write_text(params.read_text().replace("on_server_loss: spool", "on_server_loss: auto"))
+    cfg = load_params()
+    with background(command, f"{uri}/health", {}, spooling.parent) as process:
+        prepare(cfg)
+        train(cfg)
+        kill(process)
+    stage = [sys.executable, "-m", "{{ cookiecutter.package_name }}.stages.evaluate"]
+    env = {**os.environ, "CI": "true", "MLFLOW_TRACKING_URI": uri}
+    done = subprocess.run(stage, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"error: MLflow tracking server {uri} is unreachable" in done.stderr
+    assert journal.pending(cfg) == []  # nothing was logged: nothing to spool
+
+
+def test_sync_replays_every_valid_journal_and_reports_each_bad_one(
+    spooling: Path, server: tuple[list[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, uri = server
+    cfg = load_params()
+    ended = subprocess.Popen(["true"])  # its pid no longer runs once it is waited for
+    ended.wait()
+    with background(command, f"{uri}/health", {}, spooling.parent):
+        connect(cfg)
+        client = MlflowClient()
+        experiment = client.create_experiment("spooled")
+        runs = {name: client.create_run(experiment).info.run_id for name in "ABCD"}
+        for name, run_id in runs.items():
+            folder = spooling / run_id
+            journal.append(folder, journal.write("run", folder, run_id, uri, "test"))
+            journal.append(folder, journal.write("tags", folder, {"journal": name}))
+            if name == "C":
+                journal.append(folder, {"op": "teleport"})
+            if name != "D":
+                journal.append(folder, journal.write("end", folder, "FINISHED"))
+        header = json.loads((spooling / runs["D"] / journal.JOURNAL).read_text().splitlines()[0])
+        header["pid"] = ended.pid
+        lines = (spooling / runs["D"] / journal.JOURNAL).read_text().splitlines()
+        (spooling / runs["D"] / journal.JOURNAL).write_text(
+            "\n".join([json.dumps(header), *lines[1:]]) + "\n"
+        )
+
+        assert main(["sync"]) == 1
+        out = capsys.readouterr().out
+        assert f"{runs['C']}: not replayed: SyncError" in out and "teleport" in out
+        assert f"`sync --abandon {runs['D']}`" in out
+        for name in "AB":
+            run = client.get_run(runs[name])
+            assert (run.info.status, run.data.tags["journal"]) == ("FINISHED", name)
+        assert {p.name for p in journal.pending(cfg)} == {runs["C"], runs["D"]}
+
+        assert main(["sync", "--abandon", runs["D"]]) == 0
+        assert client.get_run(runs["D"]).info.status == "FAILED"
+        assert {p.name for p in journal.pending(cfg)} == {runs["C"]}
+
+
+def kill_when_registered(database: Path, run_id: str, process: subprocess.Popen) -> None:
+    """SIGKILL the server as soon as its store holds a version of `run_id`, at a random
+    moment of the registration that follows (before or after the client hears of it)."""
+    deadline = time.monotonic() + 60
+    query = "SELECT COUNT(*) FROM model_versions WHERE run_id = ?"
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(database) as db:
+                if db.execute(query, (run_id,)).fetchone()[0]:
+                    break
+        except sqlite3.OperationalError:  # the server holds a write lock
+            pass
+        time.sleep(0.002)
+    time.sleep(random.uniform(0, 0.05))
+    kill(process)
+
+
+def test_a_server_killed_during_registration_leaves_one_version_per_run(
+    spooling: Path, server: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10 trials: each run's registration meets a server killed at a random moment of it;
+    the next start of the server syncs the journal. Each run ends with exactly one version."""
+    command, uri = server
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    cfg = load_params()
+    spec, backend = resolve(cfg)
+    splits = backend.load_splits()
+    model = backend.train(spec, cfg.model, splits).model
+    name, database = cfg.registry.model_name, spooling.parent / "server.db"
+    trials: list[str] = []
+    while True:
+        with background(command, f"{uri}/health", {}, spooling.parent) as process:
+            connect(cfg)
+            assert main(["sync"]) == 0  # the previous trial's journal, if any
+            if len(trials) == 10:
+                check_one_version_per_run(cfg, trials)
+                break
+            with start_run(cfg, uri, "trial") as run:
+                model_uri = run.model(spec, model, backend.sample(splits))
+                killer = threading.Thread(
+                    target=kill_when_registered, args=(database, run.run_id, process)
+                )
+                killer.start()
+                run.register(model_uri, name, cfg.registry.alias)
+                killer.join()
+            trials.append(run.run_id)
+
+
+def check_one_version_per_run(cfg: Config, trials: list[str]) -> None:
+    client, name = MlflowClient(), cfg.registry.model_name
+    versions = client.search_model_versions(f"name = '{name}'")
+    made = {run_id: [v.version for v in versions if v.run_id == run_id] for run_id in trials}
+    assert all(len(numbers) == 1 for numbers in made.values()), made
+    assert client.get_model_version_by_alias(name, cfg.registry.alias).run_id == trials[-1]
+    assert {client.get_run(run_id).info.status for run_id in trials} == {"FINISHED"}
+    assert journal.pending(cfg) == []
+
+
+def test_a_run_that_cannot_be_created_fails_in_one_line(
+    spooling: Path, server: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, uri = server  # never started
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    cfg = load_params()
+    refused = "stopped answering while the run was being created"
+    with pytest.raises(TrackingError, match=refused), start_run(cfg, uri, "never"):
+        pass

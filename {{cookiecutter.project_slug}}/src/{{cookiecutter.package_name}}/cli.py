@@ -12,11 +12,11 @@ import os
 import sys
 import warnings
 
-from . import doctor, job, registry, retention, serving, validation
+from . import access, doctor, job, promotion, registry, retention, serving, validation
 from .commands import Command, run_command
 from .data import fetch
 from .settings import composed, load_params
-from .tracking.journal import sync
+from .tracking.journal import abandon, sync
 from .tracking.store import connect, ensure_experiment
 {%- if cookiecutter.ci_workflows == "yes" %}
 from .webhooks import COMMANDS as OPTIONAL_COMMANDS
@@ -35,7 +35,9 @@ def _model(parser: argparse.ArgumentParser) -> None:
 
 
 def _name(options: argparse.Namespace) -> str:
-    return options.model or load_params().registry.model_name
+    """The project's registered model (`--model`, when given, must name it)."""
+    cfg = load_params()
+    return registry.check_model(cfg, options.model or cfg.registry.model_name)
 
 
 def _data(options: argparse.Namespace) -> int:
@@ -58,9 +60,12 @@ def _doctor(options: argparse.Namespace) -> int:
 
 
 def _sync(options: argparse.Namespace) -> int:
-    lines = sync(load_params())
+    if options.abandon:
+        print(abandon(load_params(), options.abandon))
+        return 0
+    lines, complete = sync(load_params())
     print("\n".join(lines) if lines else "Nothing to sync.")
-    return 0
+    return 0 if complete else 1
 
 
 def _gc(options: argparse.Namespace) -> int:
@@ -80,14 +85,14 @@ def _validate(options: argparse.Namespace) -> int:
 def _promote(options: argparse.Namespace) -> int:
     cfg = load_params()
     connect(cfg)
-    print(registry.promote(cfg, _name(options), options.version))
+    print(promotion.promote(cfg, _name(options), options.version))
     return 0
 
 
 def _rollback(options: argparse.Namespace) -> int:
     cfg = load_params()
     connect(cfg)
-    print(registry.rollback(cfg, _name(options)))
+    print(promotion.rollback(cfg, _name(options)))
     return 0
 
 
@@ -115,9 +120,28 @@ def _dockerfile(options: argparse.Namespace) -> int:
     return 0
 
 
+def _access(options: argparse.Namespace) -> int:
+    cfg = load_params()
+    password = os.environ.get("ACCESS_PASSWORD")
+    lines = access.grant(cfg, connect(cfg), options.user, options.role, password)
+    print("\n".join(lines))
+    return 0
+
+
+def _access_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--role", required=True, choices=sorted(access.ROLES))
+
+
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "overrides", nargs="*", help="Hydra overrides, e.g. data=synthetic (default: params.yaml)"
+    )
+
+
+def _sync_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--abandon", metavar="RUN_ID", help="end a spooled run whose job is gone as FAILED"
     )
 
 
@@ -161,20 +185,34 @@ COMMANDS: dict[str, Command] = {
     ),
     "init-tracking": Command("create the project's MLflow experiment", _init_tracking),
     "doctor": Command("check tracking server, auth, artifacts, DVC remote, git", _doctor),
-    "sync": Command("replay runs spooled while the tracking server was down", _sync),
+    "sync": Command(
+        "replay runs spooled while the tracking server was down", _sync, _sync_arguments
+    ),
     "gc": Command(
         "retention (tracking.retention): delete stale failed runs, purge deleted ones",
         _gc,
         _gc_arguments,
     ),
     "validate": Command(
-        "check a version against thresholds and the champion", _validate, _validate_arguments
+        "check a version against thresholds and the champion (reads only)",
+        _validate,
+        _validate_arguments,
     ),
-    "promote": Command("move @champion to a validated version", _promote, _promote_arguments),
+    "promote": Command(
+        "validate a version again, under the promotion lock, and move @champion to it",
+        _promote,
+        _promote_arguments,
+    ),
     "rollback": Command("give @champion back to the previous one", _rollback, _model),
     "predict": Command("score a CSV file with a registered model", _predict, _predict_arguments),
     "dockerfile": Command(
         "Docker build context serving a model", _dockerfile, _dockerfile_arguments
+    ),
+    "access": Command(
+        "an administrator's command: give a user a team role (a new user's password: "
+        "ACCESS_PASSWORD)",
+        _access,
+        _access_arguments,
     ),
     **OPTIONAL_COMMANDS,
 }

@@ -7,9 +7,10 @@ read. The `model` and `compute` sections are typed by their kind's own class (`m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -26,9 +27,22 @@ class ConfigError(ProjectError):
     """The configuration is invalid; the message names the key and the rule."""
 
 
+T = TypeVar("T")
+
+
 def check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def chosen(table: Mapping[str, T], kind: object, group: str) -> T:
+    """The entry of a kind table (models/, backends/) for the kind that the conf group `group`
+    names; an unknown kind is refused with the choices."""
+    if kind not in table:
+        raise ConfigError(
+            f"{group}.kind {kind!r} is not one of {sorted(table)}; pick a file in conf/{group}/"
+        )
+    return table[str(kind)]
 
 
 @dataclass
@@ -99,8 +113,15 @@ class TrackingConfig:
     http_max_retries: int
     http_backoff_s: int
     spool_dir: str
+    on_server_loss: str
     retention: RetentionConfig
     tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check(
+            self.on_server_loss in ("auto", "spool", "fail"),
+            "tracking.on_server_loss must be auto, spool or fail",
+        )
 
 
 @dataclass

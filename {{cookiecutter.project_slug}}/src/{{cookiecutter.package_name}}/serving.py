@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 
 from .errors import ProjectError
+from .models import registered
 
 
 class InputError(ProjectError):
@@ -19,22 +19,22 @@ class InputError(ProjectError):
 def predict_csv(model_uri: str, source: str | Path, destination: str | Path) -> int:
     """Score a CSV with a registered model (e.g. models:/name@champion); return the rows.
 
-    Columns the signature does not know (an id, the label) are carried through unscored.
+    The model is loaded as untrusted input (never by a loader its files name). Columns the
+    signature does not know (an id, the label) are carried through unscored.
     """
-    model = mlflow.pyfunc.load_model(model_uri)
-    schema = model.metadata.get_input_schema()
+    loaded = registered.load(model_uri)
     frame = pd.read_csv(source)
-    required = schema.input_names() if schema is not None else list(frame.columns)
+    required = loaded.inputs if loaded.inputs is not None else list(frame.columns)
     missing = [column for column in required if column not in frame.columns]
     if missing:
         raise InputError(
             f"{source} lacks columns the model signature of {model_uri} requires: {missing}"
         )
     features = frame[required]
-    scored = frame.assign(prediction=model.predict(features))
-    raw = model.get_raw_model()
-    if hasattr(raw, "predict_proba"):
-        scored["probability"] = raw.predict_proba(features)[:, 1]
+    scored = frame.assign(
+        prediction=loaded.model.predict(features),
+        probability=loaded.spec.scores(loaded.model, features),
+    )
     Path(destination).parent.mkdir(parents=True, exist_ok=True)
     scored.to_csv(destination, index=False)
     return len(scored)
@@ -49,7 +49,9 @@ def image_ref(repository: str, name: str, version: str) -> str:
 
 
 def dockerfile(model_uri: str, output: str | Path) -> Path:
-    """`mlflow models generate-dockerfile`: a build context serving `model_uri` on :8080."""
+    """`mlflow models generate-dockerfile`: a build context serving `model_uri` on :8080, for
+    a model that passes the untrusted-input checks (its format and its pinned environment)."""
+    registered.load(model_uri)
     subprocess.run(
         [sys.executable, "-m", "mlflow", "models", "generate-dockerfile",
          "--model-uri", model_uri, "--output-directory", str(output), "--env-manager", "local"],

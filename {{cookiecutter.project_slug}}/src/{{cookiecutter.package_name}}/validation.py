@@ -1,4 +1,8 @@
-"""The validation gate: a model version against the current champion, on held-out data."""
+"""The validation gate: a model version against the current champion, on held-out data.
+
+`validate` only reads (a read-only account can run it); `promote` runs the same gate again
+under the promotion lock and records the verdict it established (`record`). Registered models
+are loaded as untrusted input (models/registered.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +11,11 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.models import Model
 
-from . import models
 from .backends import Backend, backend_for
 from .config import Config, MetricThreshold
 from .errors import ProjectError
+from .models import registered
 from .registry import BASELINE_TAG, NO_CHAMPION, STATUS_TAG, champion, resolve
 from .tracking.store import ensure_experiment
 
@@ -78,12 +81,10 @@ class Result:
         return "\n".join(rows)
 
 
-def check_schema(mlmodel: Model, cfg: Config) -> None:
+def check_schema(inputs: list[str] | None, cfg: Config) -> None:
     """The model's input signature must be exactly the configured features."""
-    schema = mlmodel.get_input_schema()
-    if schema is None:
+    if inputs is None:
         raise ValidationError("the model has no input signature; log it with one")
-    inputs = schema.input_names()
     missing = [c for c in cfg.data.features if c not in inputs]
     unexpected = [c for c in inputs if c not in cfg.data.features]
     if missing or unexpected:
@@ -94,15 +95,14 @@ def check_schema(mlmodel: Model, cfg: Config) -> None:
 
 
 def score(cfg: Config, backend: Backend[Any], uri: str, test: Any) -> dict[str, float]:
-    """Test-split metrics of a registered model, loaded in its native format."""
-    mlmodel = Model.load(uri)
-    check_schema(mlmodel, cfg)
-    spec = models.for_flavors(mlmodel.flavors, uri)
-    return backend.evaluate(spec, spec.load(uri), test, "test").metrics
+    """Test-split metrics of a registered model, loaded without running code from it."""
+    loaded = registered.load(uri)
+    check_schema(loaded.inputs, cfg)
+    return backend.evaluate(loaded.spec, loaded.model, test, "test").metrics
 
 
 def validate(cfg: Config, name: str, reference: str, mode: str | None = None) -> Result:
-    """Evaluate a version (and the champion) on the test split; log and record the verdict."""
+    """Evaluate a version (and the champion) on the test split; record nothing."""
     mode = mode or cfg.registry.validation.mode
     candidate = resolve(name, reference)
     baseline = champion(cfg, name)
@@ -120,13 +120,12 @@ def validate(cfg: Config, name: str, reference: str, mode: str | None = None) ->
         if metric not in scores:
             raise ValidationError(f"unknown metric {metric!r}; known: {sorted(scores)}")
         checks.append(Check(metric, rule, scores[metric], base_scores.get(metric)))
-    result = Result(name, str(candidate.version), baseline and str(baseline.version), checks, mode)
-    _record(cfg, result)
-    return result
+    return Result(name, str(candidate.version), baseline and str(baseline.version), checks, mode)
 
 
-def _record(cfg: Config, result: Result) -> None:
-    """A validation run with the numbers; in enforce mode, the verdict on the version."""
+def record(cfg: Config, result: Result) -> None:
+    """A validation run with the numbers, and the verdict on the version (its tags and
+    description)."""
     experiment_id = ensure_experiment(cfg, mlflow.get_tracking_uri())
     tags = {
         "run_type": "validation",
@@ -150,8 +149,6 @@ def _record(cfg: Config, result: Result) -> None:
             | {"baseline_version": result.baseline_version or NO_CHAMPION}
         )
         mlflow.log_text(result.table(), "validation.md")
-    if result.mode != "enforce":
-        return
     client = MlflowClient()
     version_tags = {
         STATUS_TAG: tags[STATUS_TAG],

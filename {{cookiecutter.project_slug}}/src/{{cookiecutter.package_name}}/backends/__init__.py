@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import models
-from ..config import ComputeParams, Config, ConfigError, typed
+from ..config import ComputeParams, Config, chosen, typed
 from .base import Backend, Splits
 {%- if cookiecutter.model_library == "xgboost" %}
 from .dask import DaskBackend
@@ -27,11 +27,8 @@ BACKENDS: dict[str, type[Backend[Any]]] = {
 
 
 def named(kind: object) -> type[Backend[Any]]:
-    if kind not in BACKENDS:
-        raise ConfigError(
-            f"compute.kind {kind!r} is not one of {sorted(BACKENDS)}; pick a file in conf/compute/"
-        )
-    return BACKENDS[str(kind)]
+    """The backend class of a compute kind, e.g. `local`."""
+    return chosen(BACKENDS, kind, "compute")
 
 
 def params(section: dict[str, Any]) -> ComputeParams:

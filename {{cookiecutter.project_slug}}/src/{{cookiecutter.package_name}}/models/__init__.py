@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import ConfigError, ModelParams, typed
-from .base import ModelSpec
+from ..config import ModelParams, chosen, typed
+from .base import ModelRefused, ModelSpec
 from .logistic_regression import SPEC as LOGISTIC_REGRESSION
 {%- if cookiecutter.model_library == "xgboost" %}
 from .xgboost import SPEC as XGBOOST
@@ -25,11 +25,7 @@ SPECS: dict[str, ModelSpec[Any]] = {
 
 def named(kind: object) -> ModelSpec[Any]:
     """The spec of a model kind, e.g. `logistic_regression`."""
-    if kind not in SPECS:
-        raise ConfigError(
-            f"model.kind {kind!r} is not one of {sorted(SPECS)}; pick a file in conf/model/"
-        )
-    return SPECS[str(kind)]
+    return chosen(SPECS, kind, "model")
 
 
 def params(section: dict[str, Any]) -> ModelParams:
@@ -47,7 +43,7 @@ def for_flavors(flavors: dict[str, Any], source: str) -> ModelSpec[Any]:
     for candidate in SPECS.values():
         if candidate.flavor in flavors:
             return candidate
-    raise ConfigError(
+    raise ModelRefused(
         f"{source} has flavors {sorted(flavors)}; this project loads only "
         f"{sorted(s.flavor for s in SPECS.values())}"
     )

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ModelParams
+from ..errors import ProjectError
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -43,13 +44,27 @@ class Labelled:
     target: pd.Series
 
 
+class ModelRefused(ProjectError):
+    """A model from the registry is not in a format this project loads without running code."""
+
+
+def inside(folder: Path, name: object) -> Path:
+    """`folder/name`, refused unless it is a regular file inside `folder` (no `..`, no link)."""
+    path = folder / str(name)
+    if path.is_symlink() or not path.is_file() or folder.resolve() not in path.resolve().parents:
+        raise ModelRefused(f"{name!r} is not a file inside the model directory")
+    return path
+
+
 class ModelSpec(ABC, Generic[P]):
     """One model kind. `name` is its `model.kind` (conf/model/<name>.yaml), `params` the
-    schema of that file, `flavor` the MLflow flavor module that logs it (mlflow.<flavor>)."""
+    schema of that file, `flavor` the MLflow flavor module that logs it (mlflow.<flavor>),
+    `requirements` the only distributions its logged environment may name."""
 
     name: ClassVar[str]
     params: ClassVar[type[ModelParams]]
     flavor: ClassVar[str]
+    requirements: ClassVar[frozenset[str]]
 
     def check(self, params: P) -> None:
         """Refuse what this machine cannot run, before any run starts (default: nothing)."""
@@ -65,6 +80,11 @@ class ModelSpec(ABC, Generic[P]):
     @abstractmethod
     def save_options(self) -> dict[str, Any]:
         """The flavor's arguments that choose the native format and the pip requirements."""
+
+    @abstractmethod
+    def load_native(self, folder: Path, flavor: dict[str, Any]) -> Any:
+        """Load a downloaded model directory with the native loader alone (never a loader or a
+        class that the model's MLmodel file names): files from the registry are untrusted."""
 
     def scores(self, model: Any, features: pd.DataFrame) -> np.ndarray:
         """Probability of class 1 for each row."""
@@ -106,9 +126,28 @@ class ModelSpec(ABC, Generic[P]):
 
 
 class SklearnModel(ModelSpec[P]):
-    """A scikit-learn estimator (or pipeline), saved with skops: never pickle."""
+    """A scikit-learn estimator (or pipeline), saved with skops: never pickle. Loading trusts
+    skops' default types and `trusted_types` (none), never the list a model file carries."""
 
     flavor = "sklearn"
+    requirements = frozenset({"mlflow", "scikit-learn", "skops"})
+    trusted_types: ClassVar[tuple[str, ...]] = ()
+
+    def load_native(self, folder: Path, flavor: dict[str, Any]) -> Any:
+        if flavor.get("serialization_format") != "skops":
+            raise ModelRefused(
+                f"serialization_format {flavor.get('serialization_format')!r}: only skops loads "
+                "without running code"
+            )
+        import skops.io
+        from skops.io.exceptions import UntrustedTypesFoundException
+
+        try:
+            return skops.io.load(
+                inside(folder, flavor.get("pickled_model")), list(self.trusted_types)
+            )
+        except UntrustedTypesFoundException as error:
+            raise ModelRefused(f"the skops file holds untrusted types: {error}") from error
 
     def save_options(self) -> dict[str, Any]:
         import mlflow.sklearn

@@ -3,6 +3,7 @@ collide, and classified as "the server did not answer" (spool) or a real error (
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import re
@@ -27,11 +28,25 @@ DATASET_ATTEMPTS = 3
 DATASET_KEY_CONFLICT = re.compile(r"unique constraint|UniqueViolation|IntegrityError", re.I)
 
 
-def unreachable(error: BaseException) -> bool:
-    """True when `error` means the server did not answer (after MLflow's own retries)."""
-    if isinstance(error, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        return True
-    return isinstance(error, MlflowException) and "failed with exception" in error.message
+LOST = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    http.client.HTTPException,  # e.g. IncompleteRead: the server died mid-answer
+    ConnectionError,
+)
+
+
+def unreachable(error: BaseException | None) -> bool:
+    """True when `error`, or an error it was raised from, means the server did not answer
+    (after MLflow's own retries): MLflow sometimes rewords a lost connection."""
+    while error is not None:
+        if isinstance(error, LOST):
+            return True
+        if isinstance(error, MlflowException) and "failed with exception" in error.message:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 @contextmanager

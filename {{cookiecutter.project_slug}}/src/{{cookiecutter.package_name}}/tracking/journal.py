@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ from .delivery import (
     deliver_params,
     deliver_tags,
     end_active_run,
+    unreachable,
 )
 from .store import connect
 
@@ -116,6 +119,12 @@ def _deliver_register(delivery: Delivery, entry: dict[str, Any]) -> None:
     delivery.version = str(version.version)
 
 
+def _write_run(folder: Path, run_id: str, uri: str, reason: str) -> dict[str, Any]:
+    """The header: which run, on which server, why it was spooled, and which job wrote it."""
+    job = {"pid": os.getpid(), "host": socket.gethostname()}
+    return {"run_id": run_id, "uri": uri, "reason": reason, **job}
+
+
 def _deliver_run(delivery: Delivery, entry: dict[str, Any]) -> None:
     """The journal's first entry: the run must exist on this server; it becomes active."""
     uri = mlflow.get_tracking_uri()
@@ -132,10 +141,7 @@ def _deliver_run(delivery: Delivery, entry: dict[str, Any]) -> None:
 
 
 OPS: dict[str, Op] = {
-    "run": Op(
-        lambda folder, run_id, uri, reason: {"run_id": run_id, "uri": uri, "reason": reason},
-        _deliver_run,
-    ),
+    "run": Op(_write_run, _deliver_run),
     "tags": Op(
         lambda folder, tags: {"tags": tags},
         lambda d, entry: deliver_tags(d.run_id, entry["tags"]),
@@ -212,18 +218,69 @@ def read(folder: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def sync(cfg: Config) -> list[str]:
-    """Replay every finished spooled run into the tracking server; one line per run."""
+def sync(cfg: Config) -> tuple[list[str], bool]:
+    """Replay every finished spooled run; one line per run, and whether all of them went.
+
+    A journal that cannot be replayed is reported and left; the others still go. A server
+    that stops answering stops the sync (the next one resumes).
+    """
     connect(cfg)
-    return [replay(folder) for folder in pending(cfg)]
+    lines, complete = [], True
+    for folder in pending(cfg):
+        try:
+            line, done = replay(folder)
+        except Exception as error:
+            if unreachable(error):
+                raise
+            line, done = f"{folder.name}: not replayed: {type(error).__name__}: {error}", False
+        lines.append(line)
+        complete = complete and done
+    return lines, complete
 
 
-def replay(folder: Path) -> str:
-    """Deliver one journal into its run, resuming where an interrupted `sync` stopped."""
+def abandon(cfg: Config, run_id: str) -> str:
+    """End a spooled run whose job is gone as FAILED, and set its journal aside."""
+    folder = spool_root(cfg) / run_id
+    if not (folder / JOURNAL).exists():
+        raise SyncError(f"no spooled run {run_id} in {spool_root(cfg)}")
+    connect(cfg)
+    try:
+        MlflowClient().set_terminated(run_id, "FAILED")
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+    kept = spool_root(cfg) / "abandoned" / run_id
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(folder, kept)
+    return f"{run_id}: ended as FAILED; its journal is kept in {kept}"
+
+
+def _job_alive(header: dict[str, Any]) -> bool:
+    """Whether the job that wrote a journal still runs (on this host: checked by its pid)."""
+    if header.get("host") != socket.gethostname() or not header.get("pid"):
+        return True  # another machine's job: it may well be running
+    try:
+        os.kill(int(header["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def replay(folder: Path) -> tuple[str, bool]:
+    """Deliver one journal into its run, resuming where an interrupted `sync` stopped; say
+    what happened and whether the run is complete."""
     header, *calls = read(folder)
     run_id = header["run_id"]
     if not calls or calls[-1]["op"] != "end":
-        return f"{run_id}: still running or killed before it ended; left in {folder}"
+        if _job_alive(header):
+            return f"{run_id}: its job is still running; left in {folder}", False
+        return (
+            f"{run_id}: its job (pid {header.get('pid')}) ended before its run did: "
+            f"`sync --abandon {run_id}` ends the run as FAILED",
+            False,
+        )
     progress_file = folder / PROGRESS
     progress = json.loads(progress_file.read_text()) if progress_file.exists() else {"done": 0}
     state = Delivery(run_id, folder, progress.get("model_uri"), progress.get("version"))
@@ -237,7 +294,7 @@ def replay(folder: Path) -> str:
         raise
     shutil.rmtree(folder)
     registered = f", registered as version {state.version}" if state.version else ""
-    return f"{run_id}: replayed {len(calls)} logging calls into {header['uri']}{registered}"
+    return f"{run_id}: replayed {len(calls)} logging calls into {header['uri']}{registered}", True
 
 
 def _shared(state: Delivery) -> dict[str, Any]:

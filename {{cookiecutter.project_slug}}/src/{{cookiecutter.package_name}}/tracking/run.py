@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +33,7 @@ from .store import (
     ensure_experiment,
     next_run_name,
     resolve_uri,
+    unique_run_name,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class RunLogger:
     uri: str
     spool: Path  # <spool_dir>/<run_id>: the journal, when there is one
     offline: bool
+    on_loss: str = "spool"  # spool | fail: what losing the server does to the job
+    # Re-checks the run's name against runs that raced it (start_run's runs), at the end.
+    rename: Callable[[], str] | None = field(default=None, repr=False)
     delivery: Delivery = field(init=False)
     # Calls sent in the background and not yet settled: (future, their entry).
     _pending: list[tuple[Future[None], dict[str, Any]]] = field(default_factory=list, repr=False)
@@ -61,7 +65,8 @@ class RunLogger:
     def open(cls, cfg: Config, run_id: str, run_name: str, uri: str) -> RunLogger:
         """A logger for `run_id`; offline from the start when the run is already spooled."""
         spool = journal.spool_root(cfg) / run_id
-        return cls(run_id, run_name, uri, spool, offline=(spool / journal.JOURNAL).exists())
+        offline = (spool / journal.JOURNAL).exists()
+        return cls(run_id, run_name, uri, spool, offline, on_server_loss(cfg))
 
     def _call(self, name: str, *objects: Any) -> None:
         entry = journal.write(name, self.delivery.folder, *objects)
@@ -73,10 +78,23 @@ class RunLogger:
                 if not unreachable(error):
                     raise
                 self.go_offline(error)
+                journal.append(self.spool, entry)
+                self.stop_if_failing(error)
+                return
         journal.append(self.spool, entry)
 
+    def stop_if_failing(self, error: BaseException | None = None) -> None:
+        """With `on_loss` = fail, a job whose run is journaled stops with an error."""
+        if self.offline and self.on_loss == "fail":
+            raise TrackingError(
+                f"the tracking server {self.uri} stopped answering, and tracking.on_server_loss "
+                f"is fail (the default where CI is set): the job fails. The run is journaled "
+                f"in {self.spool}: `make sync` when the server is back."
+            ) from error
+
     def go_offline(self, error: BaseException) -> None:
-        """Journal from now on: the header first, then the staged files move to the spool."""
+        """Journal from now on: the header first, then the staged files move to the spool.
+        With `on_loss` = fail, the job then stops (its end is journaled as FAILED)."""
         self.offline = True
         header = journal.write("run", self.spool, self.run_id, self.uri, str(error))
         journal.append(self.spool, header)
@@ -144,35 +162,69 @@ class RunLogger:
         return None if self.offline else self.delivery.version
 
     def end(self, status: str) -> None:
-        """End the active run (or record its end in the journal)."""
-        self._settle()
+        """End the active run (or record its end in the journal); a run that raced another
+        for its name moves to the next free one first."""
+        try:
+            self._settle()
+            if not self.offline and self.rename:
+                self.run_name = self.rename()
+        except Exception as error:
+            if not unreachable(error):
+                raise
+            if not self.offline:
+                self.go_offline(error)
         if self.offline:
             with no_retries():  # only pops the run: the server is known to be gone
                 end_active_run(status)
         self._call("end", status)
         if not self.offline:
             shutil.rmtree(self.delivery.folder, ignore_errors=True)
+        elif status == "FINISHED":
+            self.stop_if_failing()
+
+
+def on_server_loss(cfg: Config) -> str:
+    """tracking.on_server_loss, with `auto` resolved: fail where CI is set, else spool."""
+    policy = cfg.tracking.on_server_loss
+    if policy == "auto":
+        return "fail" if os.environ.get("CI") else "spool"
+    return policy
 
 
 @contextmanager
 def start_run(cfg: Config, uri: str, label: str) -> Iterator[RunLogger]:
     """One run per job: attach to the run `mlflow run` created, or start one named
-    `<project>-<label>-<n>`."""
+    `<project>-<label>-<n>`. A server lost while the run is created fails the job with one
+    line (nothing is spooled: no run to spool into)."""
+    try:
+        run, experiment_id = _create(cfg, uri, label)
+        run_name = unique_run_name(cfg, experiment_id, label, run.info.run_id)
+    except Exception as error:
+        if not unreachable(error):
+            raise
+        with no_retries():
+            end_active_run("FAILED")
+        raise TrackingError(
+            f"the tracking server {uri} stopped answering while the run was being created: "
+            "start it and run again (`make doctor` lists a run left RUNNING)."
+        ) from error
+    logger = RunLogger.open(cfg, run.info.run_id, run_name, uri)
+    logger.rename = lambda: unique_run_name(cfg, experiment_id, label, run.info.run_id)
+    with _ending(logger):
+        yield logger
+
+
+def _create(cfg: Config, uri: str, label: str) -> tuple[mlflow.ActiveRun, str]:
     attached = os.environ.get("MLFLOW_RUN_ID")
     if attached:
         check_attached(cfg, attached, uri)
         experiment_id = MlflowClient().get_run(attached).info.experiment_id
-        run_name = next_run_name(cfg, experiment_id, label)
-        run = mlflow.start_run(run_id=attached)
-        mlflow.set_tag("mlflow.runName", run_name)
-    else:
-        experiment_id = ensure_experiment(cfg, uri)
-        mlflow.set_experiment(experiment_id=experiment_id)
-        run_name = next_run_name(cfg, experiment_id, label)
-        parent = os.environ.get(PARENT_RUN_ENV)
-        run = mlflow.start_run(run_name=run_name, parent_run_id=parent)
-    with _ending(RunLogger.open(cfg, run.info.run_id, run_name, uri)) as logger:
-        yield logger
+        return mlflow.start_run(run_id=attached), experiment_id
+    experiment_id = ensure_experiment(cfg, uri)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    run_name = next_run_name(cfg, experiment_id, label)
+    parent = os.environ.get(PARENT_RUN_ENV)
+    return mlflow.start_run(run_name=run_name, parent_run_id=parent), experiment_id
 
 
 @contextmanager
@@ -186,7 +238,9 @@ def resume_run(cfg: Config, run_id: str, run_name: str) -> Iterator[RunLogger]:
     if not logger.offline:
         try:
             connect(cfg)
-        except TrackingError as error:  # gone since the previous stage: spool
+        except TrackingError as error:  # gone since the previous stage
+            if logger.on_loss == "fail":
+                raise
             logger.go_offline(error)
         else:
             mlflow.start_run(run_id=run_id)

@@ -82,6 +82,10 @@ def connect(cfg: Config) -> str:
     # (unless set in the environment) a run spools instead (tracking/run.py).
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(cfg.tracking.http_max_retries))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", str(cfg.tracking.http_backoff_s))
+    # Artifacts go through the tracking server, never by presigned URL straight to its object
+    # store: clients may not reach that store (in the compose stack it is an internal host).
+    for direction in ("DOWNLOAD", "UPLOAD"):
+        os.environ.setdefault(f"MLFLOW_ENABLE_PROXY_MULTIPART_{direction}", "false")
     mlflow.set_tracking_uri(uri)
     if urlparse(uri).scheme == "sqlite":
         _initialise_sqlite(uri)
@@ -143,6 +147,24 @@ def next_run_name(cfg: Config, experiment_id: str, label: str) -> str:
     pattern = re.compile(rf"^{re.escape(prefix)}-(\d+)$")
     numbers = [int(m[1]) for r in runs if (m := pattern.match(r.info.run_name or ""))]
     return f"{prefix}-{max(numbers, default=0) + 1}"
+
+
+def unique_run_name(cfg: Config, experiment_id: str, label: str, run_id: str) -> str:
+    """Give the run `<project>-<label>-<n>`, n one more than the highest taken, and keep it
+    only if no run that started earlier holds the same name (concurrent jobs pick the same n;
+    the later one moves on). Called when a run starts and again when it ends, when every run
+    that raced it is visible."""
+    client = MlflowClient()
+    current = client.get_run(run_id).info.run_name or ""
+    while True:
+        same = client.search_runs(
+            [experiment_id], filter_string=f"attributes.run_name = '{current}'", max_results=100
+        )
+        first = min(same, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+        if current.startswith(f"{cfg.project}-{label}-") and first and first.info.run_id == run_id:
+            return current
+        current = next_run_name(cfg, experiment_id, label)
+        client.set_tag(run_id, "mlflow.runName", current)
 
 
 def check_attached(cfg: Config, run_id: str, uri: str) -> None:
