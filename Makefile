@@ -43,10 +43,11 @@ bench: $(VENV)/.installed  ## bake into build/bench, run it, print the benchmark
 	rm -rf build/bench
 	$(BIN)/cookiecutter --no-input --output-dir build/bench .
 	$(MAKE) -C build/bench/$(SLUG) setup run
-	cd build/bench/$(SLUG) && .venv/bin/uv pip install --quiet --python .venv/bin/python \
-		-e ".[dev,cpu,team-test]" && for b in per_iteration_metrics dvc_noop team_server_overhead \
-		tracking_overhead dask_scale; do \
+	cd build/bench/$(SLUG) && $(PYTHON) -c "import tasks; tasks.install(*tasks.extras(), \
+		*tasks.TESTED, '--inexact')" && for b in per_iteration_metrics dvc_noop \
+		team_server_overhead tracking_overhead dask_scale; do \
 		.venv/bin/python $(CURDIR)/benchmarks/$$b.py || exit 1; done
+	$(BIN)/python benchmarks/onboarding.py
 
 clean:  ## remove the demo bake and caches
 	rm -rf build .pytest_cache .ruff_cache

@@ -33,19 +33,20 @@ PACKAGE = "tumor_classifier"
 # Files in every bake, and the files each option value adds (paths in the baked project).
 COMMON_PACKAGE = [
     "__init__.py", "access.py", "cli.py", "commands.py", "config.py", "data.py", "doctor.py",
-    "errors.py", "job.py", "metrics.py", "plots.py", "promotion.py", "registry.py", "report.py",
-    "retention.py", "serving.py", "settings.py", "steps.py", "sweep.py", "validation.py",
-    "backends/__init__.py", "backends/base.py", "backends/local.py", "models/__init__.py",
-    "models/base.py", "models/logistic_regression.py", "models/registered.py",
-    "stages/__init__.py", "stages/evaluate.py",
-    "stages/prepare.py", "stages/train.py", "tracking/__init__.py", "tracking/delivery.py",
-    "tracking/journal.py", "tracking/lineage.py", "tracking/run.py", "tracking/store.py",
+    "environment.py", "errors.py", "job.py", "metrics.py", "plots.py", "promotion.py",
+    "registry.py", "report.py", "retention.py", "serving.py", "settings.py", "steps.py",
+    "sweep.py", "tune.py", "validation.py", "backends/__init__.py", "backends/base.py",
+    "backends/local.py", "models/__init__.py", "models/base.py", "models/logistic_regression.py",
+    "models/registered.py", "stages/__init__.py", "stages/evaluate.py", "stages/prepare.py",
+    "stages/train.py", "tracking/__init__.py", "tracking/delivery.py", "tracking/journal.py",
+    "tracking/lineage.py", "tracking/run.py", "tracking/store.py",
 ]  # fmt: skip
 COMMON = {
-    ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", "LICENSE",
-    "MLproject", "Makefile", "README.md", "tasks.py", "conf/config.yaml",
+    ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".env.example", ".gitignore",
+    ".python-version", "LICENSE", "MLproject", "Makefile", "README.md", "tasks.py",
+    "conf/config.yaml", "conf/tune.yaml", "conf/search/logistic_regression.yaml",
     "conf/compute/local.yaml", "conf/data/breast_cancer.yaml", "conf/data/synthetic.yaml",
-    "conf/hparams_search/optuna.yaml", "conf/model/logistic_regression.yaml",
+    "conf/model/logistic_regression.yaml",
     "conf/registry/default.yaml", "conf/tracking/default.yaml", "data/.gitignore",
     "data/raw/.gitignore", "data/raw/breast_cancer.csv.dvc", "dvc.yaml", "models/.gitignore",
     "params.yaml", "pyproject.toml", "python_env.yaml", "tests/conftest.py", "tests/test_cli.py",
@@ -59,9 +60,11 @@ OPTIONAL = {
     ("model_library", "xgboost"): {
         f"src/{PACKAGE}/backends/dask.py", f"src/{PACKAGE}/models/xgboost.py",
         "tests/test_dask.py", "conf/compute/dask.yaml", "conf/model/xgboost.yaml",
+        "conf/search/xgboost.yaml",
     },
     ("ci_workflows", "yes"): {
-        ".github/workflows/ci.yml", ".github/workflows/promote.yml", f"src/{PACKAGE}/webhooks.py",
+        ".github/dependabot.yml", ".github/workflows/ci.yml", ".github/workflows/promote.yml",
+        f"src/{PACKAGE}/webhooks.py",
         "tests/test_webhooks.py",
     },
     ("team_server", "yes"): {

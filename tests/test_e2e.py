@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,38 @@ def test_pipeline_and_mlflow_run_register_models(project: Path) -> None:
     assert "Data and pipelines are up to date" in sh(project, "dvc", "status")
     metrics = yaml.safe_load((project / "reports/metrics.json").read_text())
     assert metrics["test_auc"] > 0.9
+
+
+def installed(project: Path) -> list[str]:
+    """`uv pip freeze` of a project's venv, without the project itself."""
+    out = sh(project, ".uv/bin/uv", "pip", "freeze", "--python", ".venv/bin/python")
+    return sorted(line for line in out.splitlines() if DEFAULT_SLUG not in line)
+
+
+def test_the_environment_is_the_lock(project: Path, tmp_path: Path) -> None:
+    """`make setup` made uv.lock and installed exactly it: a teammate's clone with the same
+    lock installs the same versions; a pyproject.toml edit without `make lock` is refused."""
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    versions = {(p["name"], p["version"]) for p in lock["package"]}
+    ours = installed(project)
+    assert all(tuple(line.split("==")) in versions for line in ours), ours
+    assert any(line.startswith("xgboost-cpu==") for line in ours)
+    assert not any(line.startswith(("xgboost==", "dask==", "pytest==")) for line in ours)
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(project), str(clone)], check=True)
+    shutil.copy(project / "uv.lock", clone / "uv.lock")  # what committing it would do
+    sh(clone, "make", "setup")
+    assert installed(clone) == ours
+
+    pyproject = clone / "pyproject.toml"
+    edited = pyproject.read_text().replace('"pyyaml>=6",', '"pyyaml>=6", "tomli-w>=1",')
+    pyproject.write_text(edited)
+    refused = subprocess.run(
+        ["make", "setup"], cwd=clone, env=project_env(clone), capture_output=True, text=True
+    )
+    assert refused.returncode != 0
+    assert "run `make lock` and commit uv.lock" in refused.stderr
 
 
 def test_dvc_plots_render(project: Path, tmp_path: Path) -> None:

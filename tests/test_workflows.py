@@ -40,12 +40,14 @@ def zizmor(folder: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def check_schema(*files: Path) -> subprocess.CompletedProcess[str]:
+def check_schema(
+    *files: Path, schema: str = "vendor.github-workflows"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             str(Path(sys.executable).with_name("check-jsonschema")),
             "--builtin-schema",
-            "vendor.github-workflows",
+            schema,
             *map(str, files),
         ],
         capture_output=True,
@@ -88,6 +90,8 @@ def test_zizmor_has_no_findings(workflows: Path, unsafe: Path) -> None:
 def test_workflow_schema(workflows: Path, unsafe: Path) -> None:
     result = check_schema(*sorted(workflows.glob("*.yml")))
     assert result.returncode == 0, result.stdout + result.stderr
+    dependabot = check_schema(workflows.parent / "dependabot.yml", schema="vendor.dependabot")
+    assert dependabot.returncode == 0, dependabot.stdout + dependabot.stderr
     (unsafe / "broken.yml").write_text("on: push\njobs: {build: {steps: []}}\n")
     assert check_schema(unsafe / "broken.yml").returncode != 0
 

@@ -2,7 +2,8 @@
 """The project's tasks, standard library only: `python3 tasks.py setup run` does what
 `make setup run` does (the Makefile calls this file), so nothing needs GNU make.
 
-`python3 tasks.py help` lists the tasks. The venv is made with the Python that runs this file.
+`python3 tasks.py help` lists the tasks. The venv is exactly uv.lock (`uv sync --locked`),
+made with the Python that runs this file; uv itself is installed into .uv/ (pinned) when needed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 PACKAGE = "{{ cookiecutter.package_name }}"
+UV = ROOT / ".uv" / "bin" / "uv"
+UV_VERSION = "0.13.9"  # the uv every machine of the project uses (pyproject: required-version)
+# What the tests need beyond `setup`{{ ": compute=dask" if cookiecutter.model_library == "xgboost" }}{{ ", the team server's topology" if cookiecutter.team_server == "yes" }}.
+{%- set tested = (['"--extra", "dask"'] if cookiecutter.model_library == "xgboost" else []) + (['"--group", "team"'] if cookiecutter.team_server == "yes" else []) %}
+TESTED: tuple[str, ...] = ({{ tested | join(", ") }})
 UI_ADDRESS = ("127.0.0.1", "5000")
 CLEANED = (
     "data/processed", "models/model", "reports", "dvc_plots", ".hydra-runs", ".pytest_cache",
@@ -48,34 +54,59 @@ def cli(*args: str) -> None:
     sh(BIN / "python", "-m", f"{PACKAGE}.cli", *args)
 
 
-def extras() -> str:
+def uv(*args: str | Path) -> None:
+    """Run the project's pinned uv (installed into .uv/ by pip on first use)."""
+    if not UV.exists():
+        target = ROOT / ".uv"
+        sh(sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           "--target", target, f"uv=={UV_VERSION}")  # fmt: skip
+    os.environ["UV_PYTHON_DOWNLOADS"] = "never"  # the interpreter is the one running tasks.py
+    sh(UV, *args)
+
+
+def extras() -> list[str]:
 {%- if cookiecutter.model_library == "xgboost" %}
-    """The optional dependencies `setup` installs: XGBOOST=cpu (default) or cuda."""
+    """The optional dependencies `setup` installs: XGBOOST=cpu (default) or cuda; DASK=1 adds
+    compute=dask."""
     build = os.environ.get("XGBOOST", "cpu")
     if build not in ("cpu", "cuda"):
         raise SystemExit(f'XGBOOST must be cpu or cuda, not "{build}"')
-    return f"dev,{build}"
+    return ["--extra", build, *(["--extra", "dask"] if os.environ.get("DASK") else [])]
 {%- else %}
-    """The optional dependencies `setup` installs."""
-    return "dev"
+    """The optional dependencies `setup` installs (none)."""
+    return []
 {%- endif %}
 
 
-def install(extra: str) -> None:
-    """Create .venv with uv in it, then install the project with these extras (bytecode
-    compiled: `import mlflow` starts ~3x faster)."""
-    if not (BIN / "uv").exists():
-        sh(sys.executable, "-m", "venv", VENV)
-        sh(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv")
-    uv_pip = (BIN / "uv", "pip", "install", "--quiet", "--compile-bytecode")
-    sh(*uv_pip, "--python", BIN / "python", "-e", f".[{extra}]")
+def install(*options: str) -> None:
+    """Install .venv from uv.lock (`uv sync --locked`) and compile its bytecode (`import
+    mlflow` starts ~3x faster), leaving out the test suites that libraries ship. Without
+    uv.lock (a new project), make it first: then commit it."""
+    if not (ROOT / "uv.lock").exists():
+        uv("lock", "--python", sys.executable)
+        print("Created uv.lock: commit it, so that every machine installs these versions.")
+    try:
+        uv("lock", "--check", "--quiet", "--python", sys.executable)
+    except SystemExit:
+        print(
+            "uv.lock does not match pyproject.toml: run `make lock` and commit uv.lock.",
+            file=sys.stderr,
+        )
+        raise
+    uv("sync", "--locked", "--quiet", "--python", sys.executable, *options)
+    sh(BIN / "python", "-m", "compileall", "-q", "-j0", "-x", r"[\\/]tests?[\\/]", VENV / "lib")
 
 
-@task("create .venv (bytecode compiled), fetch the data, create the MLflow experiment")
+@task("install .venv from uv.lock, fetch the data, create the MLflow experiment")
 def setup(args: list[str]) -> None:
-    install(extras())
+    install(*extras(), "--no-default-groups")
     cli("data", *args)
     cli("init-tracking")
+
+
+@task("uv lock after editing pyproject.toml (ARGS=--upgrade moves every pin forward)")
+def lock(args: list[str]) -> None:
+    uv("lock", "--python", sys.executable, *args)
 
 
 @task("dvc pull the raw data (or materialise it and push it to the DVC remote)")
@@ -88,19 +119,15 @@ def run(args: list[str]) -> None:
     sh(BIN / "dvc", "repro", *args)
 
 
-@task("the project's tests (pytest arguments pass through, e.g. -m 'not slow')")
+@task("the project's tests, with what they need installed (pytest arguments pass through)")
 def test(args: list[str]) -> None:
-{%- if cookiecutter.team_server == "yes" %}
-    stamp = VENV / ".team-test"  # the team-server topology's test extras, installed once
-    if not stamp.exists() or stamp.stat().st_mtime < (ROOT / "pyproject.toml").stat().st_mtime:
-        install(f"{extras()},team-test")
-        stamp.touch()
-{%- endif %}
+    install(*extras(), *TESTED, "--inexact")
     sh(BIN / "pytest", *args)
 
 
 @task("ruff check + format check + the import layers (lint-imports)")
 def lint(args: list[str]) -> None:
+    install(*extras(), "--inexact")  # the dev group: ruff, import-linter
     sh(BIN / "ruff", "check", ".")
     sh(BIN / "ruff", "format", "--check", ".")
     sh(BIN / "lint-imports", "--no-logo")
@@ -108,8 +135,14 @@ def lint(args: list[str]) -> None:
 
 @task("apply ruff fixes and formatting")
 def format_(args: list[str]) -> None:
+    install(*extras(), "--inexact")
     sh(BIN / "ruff", "check", "--fix", ".")
     sh(BIN / "ruff", "format", ".")
+
+
+@task("an Optuna study over conf/search/<model kind>.yaml (resumable; ARGS pass through)")
+def tune(args: list[str]) -> None:
+    cli("tune", *args)
 
 
 @task("check the tracking server, credentials, artifact store, DVC remote and git")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import mlflow
@@ -53,6 +54,24 @@ def test_job_registers_a_challenger(
     assert set(loaded.predict(sample)) <= {0, 1}
     assert (workspace / "mlartifacts").is_dir()
     _no_stray_mlruns(workspace, PROJECT_ROOT)
+
+
+def test_a_logged_model_requires_the_locked_versions(workspace: Path) -> None:
+    """The model's requirements.txt pins what uv.lock installed (on the CPU extra: the
+    xgboost-cpu build, so a serving image carries no CUDA libraries)."""
+    cfg = composed(FAST)
+    summary = run_job(cfg)
+    uri = f"models:/{cfg.registry.model_name}/{summary.version}"
+    requirements = Path(mlflow.artifacts.download_artifacts(uri)) / "requirements.txt"
+    pins = dict(line.split("==") for line in requirements.read_text().split())
+    lock = tomllib.loads((PROJECT_ROOT / "uv.lock").read_text())
+    locked: dict[str, set[str]] = {}
+    for package in lock["package"]:
+        locked.setdefault(package["name"], set()).add(package["version"])
+    assert pins and all(version in locked[name] for name, version in pins.items()), pins
+{%- if cookiecutter.model_library == "xgboost" %}
+    assert "xgboost-cpu" in pins and "xgboost" not in pins
+{%- endif %}
 
 
 def test_dvc_stages_share_one_run(workspace: Path) -> None:

@@ -1,14 +1,16 @@
-"""Sweeps: Hydra multirun and the Optuna search make one parent run with a child per job."""
+"""Sweeps: Hydra multirun and `tune` (Optuna) make one parent run with a child per job; a study
+is seeded, resumes where it was interrupted, and can be shared by two processes."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import FAST
 from mlflow import MlflowClient
 from mlflow.entities import Run
@@ -18,11 +20,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 # -1: XGBoost refuses it once training starts, so that job's run fails
 SWEPT = "model.min_child_weight=1,-1,2"
 STATUSES = ["FAILED", "FINISHED", "FINISHED"]
-SEARCHED = ("model.learning_rate", "model.max_depth")
 {%- else %}
 SWEPT = "model.C=0.01,1.0,100.0"
 STATUSES = ["FINISHED", "FINISHED", "FINISHED"]
-SEARCHED = ("model.C", "model.C")  # the sampled and the best value
 {%- endif %}
 
 
@@ -35,13 +35,18 @@ def sweep(*overrides: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def parent_and_children() -> tuple[Run, list[Run]]:
-    """The newest sweep's parent run and its children."""
+def parent_and_children(study: str | None = None) -> tuple[Run, list[Run]]:
+    """The newest sweep's parent run (or a study's) and its children."""
     client = MlflowClient()
     runs = client.search_runs(
         [e.experiment_id for e in client.search_experiments()], order_by=["start_time DESC"]
     )
-    parent = next(run for run in runs if "sweep.children" in run.data.tags)
+    parent = next(
+        run
+        for run in runs
+        if "sweep.children" in run.data.tags
+        and (study is None or run.data.tags.get("optuna.study") == study)
+    )
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     return parent, children
 
@@ -63,20 +68,62 @@ def test_multirun_nests_jobs_and_a_failed_job_would_not_stop_it(workspace: Path)
     assert f"best test_auc={best.data.metrics['test_auc']:.4f}" in done.stdout
 
 
-def test_optuna_search_is_seeded_and_its_best_trial_is_recorded(workspace: Path) -> None:
-    trials = ["hparams_search=optuna", "hydra.sweeper.n_trials=3"]
-    sampled = []
-    for _ in range(2):
-        sweep(*trials)
-        parent, children = parent_and_children()
-        assert len(children) == 3 and {c.info.status for c in children} == {"FINISHED"}
-        assert parent.data.tags["sweep.sweeper"] == "OptunaSweeper"
-        sampled.append(sorted(c.data.params[SEARCHED[0]] for c in children))
+def tune(workspace: Path, *args: str) -> subprocess.Popen[str]:
+    """`tune` in a process of its own (as a second shell or machine would run it)."""
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli", "tune", *FAST, *args]
+    with (workspace / f"tune-{time.monotonic_ns()}.log").open("w") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
 
-    assert sampled[0] == sampled[1]  # the sampler is seeded with `seed`
-    (results,) = sorted(Path(".hydra-runs/multirun").glob("*/optimization_results.yaml"))[-1:]
-    best = yaml.safe_load(results.read_text())
-    assert parent.data.metrics["best_test_auc"] == pytest.approx(best["best_value"])
-    best_child = MlflowClient().get_run(parent.data.tags["best_run_id"])
-    chosen = yaml.safe_load(best_child.data.params[SEARCHED[1]])
-    assert chosen == best["best_params"][SEARCHED[1]]
+
+def finished(workspace: Path, study: str) -> list[dict[str, object]]:
+    """The study's finished trials' parameters, read from its storage."""
+    import optuna
+
+    storage = f"sqlite:///{workspace / 'studies.db'}"
+    try:
+        loaded = optuna.load_study(study_name=study, storage=storage)
+    except KeyError:  # not created yet
+        return []
+    return [t.params for t in loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
+
+
+def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
+    import optuna
+
+    assert int(optuna.__version__.split(".")[0]) >= 4
+    storage = f"sqlite:///{workspace / 'studies.db'}"
+    for study in ("first", "second"):
+        started = tune(workspace, "--study", study, "--storage", storage, "--n-trials", "2")
+        assert started.wait() == 0
+    assert finished(workspace, "first") == finished(workspace, "second")  # seeded with `seed`
+
+    interrupted = tune(workspace, "--study", "first", "--storage", storage, "--n-trials", "4")
+    deadline = time.monotonic() + 300
+    while len(finished(workspace, "first")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    interrupted.send_signal(signal.SIGINT)  # Ctrl-C in the middle of the fourth trial
+    interrupted.wait(timeout=120)
+    assert len(finished(workspace, "first")) == 3
+    assert tune(workspace, "--study", "first", "--storage", storage, "--n-trials", "4").wait() == 0
+    assert len(finished(workspace, "first")) == 4  # it went on where it stopped
+
+    parent, children = parent_and_children("first")
+    assert parent.data.tags["optuna.study"] == "first"
+    assert len([c for c in children if c.info.status == "FINISHED"]) == 4
+    best = max((c for c in children if c.info.status == "FINISHED"),
+               key=lambda run: run.data.metrics["test_auc"])  # fmt: skip
+    assert parent.data.tags["best_run_id"] == best.info.run_id
+
+
+def test_two_workers_share_one_study(workspace: Path) -> None:
+    storage = f"sqlite:///{workspace / 'studies.db'}"
+    workers = [
+        tune(workspace, "--study", "shared", "--storage", storage, "--n-trials", "4")
+        for _ in range(2)
+    ]
+    assert [worker.wait(timeout=600) for worker in workers] == [0, 0]
+    assert 4 <= len(finished(workspace, "shared")) <= 5  # each stops once the study has 4
+    parent, children = parent_and_children("shared")
+    runs = MlflowClient().search_runs([parent.info.experiment_id], "tags.`optuna.study` = 'shared'")
+    assert [run.info.run_id for run in runs] == [parent.info.run_id]  # one parent
+    assert len([c for c in children if c.info.status == "FINISHED"]) >= 4

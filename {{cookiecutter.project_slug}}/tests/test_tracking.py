@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import free_port
 
+from {{ cookiecutter.package_name }} import environment
 from {{ cookiecutter.package_name }}.backends.local import LocalBackend, LocalParams
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
@@ -52,6 +55,26 @@ def test_doctor_reports_each_problem_with_its_fix(workspace, capsys) -> None:
     assert "✓ artifact upload: stored under file://" in out
     assert "✗ git: not a git repository\n    fix: git init" in out
     assert "✗ DVC remote:" in out
+
+
+def test_dot_env_is_read_without_overriding_the_environment(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Every command reads .env; the shell's own variables win; doctor names each origin."""
+    dot_env = workspace / ".env"
+    uri = f"sqlite:///{workspace / 'from-dot-env.db'}"
+    dot_env.write_text(f"MLFLOW_TRACKING_URI={uri}\nMLFLOW_TRACKING_USERNAME=from-file\n")
+    monkeypatch.setattr(environment, "ENV_FILE", dot_env)
+    monkeypatch.setattr(environment, "_from_file", {})
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "from-shell")
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    main(["doctor"])
+    out = capsys.readouterr().out
+    assert "MLFLOW_TRACKING_URI from .env; MLFLOW_TRACKING_USERNAME from environment" in out
+    assert f"✓ tracking URI: {uri} (MLFLOW_TRACKING_URI)" in out
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "from-shell"
+    assert "MLFLOW_TRACKING_PASSWORD" not in out
 
 
 def test_doctor_on_an_unreachable_server(monkeypatch: pytest.MonkeyPatch, capsys) -> None:

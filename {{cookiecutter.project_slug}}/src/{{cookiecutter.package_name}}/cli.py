@@ -12,7 +12,18 @@ import os
 import sys
 import warnings
 
-from . import access, doctor, job, promotion, registry, retention, serving, validation
+from . import (
+    access,
+    doctor,
+    environment,
+    job,
+    promotion,
+    registry,
+    retention,
+    serving,
+    tune,
+    validation,
+)
 from .commands import Command, run_command
 from .data import fetch
 from .settings import composed, load_params
@@ -120,6 +131,18 @@ def _dockerfile(options: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(options: argparse.Namespace) -> int:
+    print(tune.tune(options.overrides, options.study, options.storage, options.n_trials))
+    return 0
+
+
+def _tune_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. seed=7")
+    parser.add_argument("--n-trials", type=int, help="finished trials to reach (conf/tune.yaml)")
+    parser.add_argument("--study", help="study name (default: <project>-<model kind>)")
+    parser.add_argument("--storage", help="Optuna storage URL (default: sqlite optuna.db)")
+
+
 def _access(options: argparse.Namespace) -> int:
     cfg = load_params()
     password = os.environ.get("ACCESS_PASSWORD")
@@ -180,6 +203,11 @@ COMMANDS: dict[str, Command] = {
         job.main,
         raw=True,
     ),
+    "tune": Command(
+        "an Optuna study over conf/search/<model kind>.yaml, resumable; one run per trial",
+        _tune,
+        _tune_arguments,
+    ),
     "data": Command(
         "dvc pull the raw data, or materialise and push it, or generate it", _data, _data_arguments
     ),
@@ -233,6 +261,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    environment.load()
     command = COMMANDS.get(args[0]) if args else None
     if command is not None and command.raw:
         return run_command(lambda: command.run(args[1:]))

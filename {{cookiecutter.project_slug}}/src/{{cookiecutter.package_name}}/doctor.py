@@ -9,6 +9,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from . import environment
 from .config import Config
 from .data import dvc
 from .tracking.journal import pending
@@ -26,6 +27,13 @@ class Check:
     def __str__(self) -> str:
         line = f"{'✓' if self.ok else '✗'} {self.name}: {self.detail}"
         return line if self.ok else f"{line}\n    fix: {self.fix}"
+
+
+def _settings(cfg: Config) -> Check:
+    """Where each setting comes from (.env, the environment), values of secrets never shown."""
+    found = [f"{name} from {environment.origin(name)}" for name in environment.SETTINGS]
+    shown = [line for line in found if not line.endswith("unset")]
+    return Check("settings", True, "; ".join(shown) or "none set (embedded defaults)")
 
 
 def _tracking_uri(cfg: Config) -> Check:
@@ -126,7 +134,7 @@ TRACKING_CHECKS: tuple[Callable[[Config], Check], ...] = (_reachable, _authentic
 
 def diagnose(cfg: Config) -> list[Check]:
     """Every check, in order; the tracking chain stops at its first failure."""
-    results = [_tracking_uri(cfg)]
+    results = [_settings(cfg), _tracking_uri(cfg)]
     for check in TRACKING_CHECKS:
         results.append(check(cfg))
         if not results[-1].ok:

@@ -44,6 +44,14 @@ class Labelled:
     target: pd.Series
 
 
+def pinned(*distributions: str) -> list[str]:
+    """`name==version` of installed distributions: a logged model's environment is the one
+    uv.lock installed."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in distributions]
+
+
 class ModelRefused(ProjectError):
     """A model from the registry is not in a format this project loads without running code."""
 
@@ -154,5 +162,5 @@ class SklearnModel(ModelSpec[P]):
 
         return {
             "serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-            "pip_requirements": mlflow.sklearn.get_default_pip_requirements(include_skops=True),
+            "pip_requirements": pinned("mlflow", "scikit-learn", "skops"),
         }

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import environment
 from ..commands import run_command
 from ..config import Config
 from ..settings import load_params
@@ -19,6 +20,7 @@ RUN_FILE = Path("models/run.json")
 def main(stage: Callable[[Config], object]) -> None:
     """Run `stage` on params.yaml; print what it returns; exit 2 on a user error."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    environment.load()
 
     def run() -> int:
         done = stage(load_params())

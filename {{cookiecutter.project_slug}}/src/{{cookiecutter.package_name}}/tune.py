@@ -1,0 +1,152 @@
+"""`tune`: an Optuna study over the model's search space (conf/search/<model kind>.yaml).
+
+The study is stored (conf/tune.yaml: a sqlite file in the project root by default), so running
+`tune` again continues it up to `n_trials` finished trials, and several `tune` processes on one
+storage share it. Each trial composes conf/ with the sampled values (Hydra's compose API) and
+runs one tracked job, nested under the study's one parent run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlflow import MlflowClient
+from omegaconf import OmegaConf
+
+from . import models
+from .config import CONF_DIR, PROJECT_ROOT, Config, ConfigError, check
+from .job import run_job
+from .settings import composed
+from .sweep import record_best
+from .tracking.lineage import lineage_tags
+from .tracking.run import PARENT_RUN_ENV
+from .tracking.store import connect, ensure_experiment, next_run_name
+
+if TYPE_CHECKING:
+    import optuna
+
+log = logging.getLogger(__name__)
+STUDY_TAG = "optuna.study"
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    storage: str
+    n_trials: int
+
+
+def study_options(
+    cfg: Config, name: str | None, storage: str | None, n_trials: int | None
+) -> Study:
+    """conf/tune.yaml, with the command line's values first."""
+    options = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "tune.yaml"))
+    assert isinstance(options, dict)
+    kind = models.spec(cfg.model).name
+    study = Study(
+        name=name or options.get("study_name") or f"{cfg.project}-{kind}",
+        storage=storage or options.get("storage") or f"sqlite:///{PROJECT_ROOT / 'optuna.db'}",
+        n_trials=n_trials or int(options.get("n_trials") or 0),
+    )
+    check(study.n_trials >= 1, "tune: n_trials must be >= 1")
+    return study
+
+
+def search_space(cfg: Config) -> dict[str, dict[str, Any]]:
+    """conf/search/<model kind>.yaml: parameter -> {int|float|choice: ..., log: bool}."""
+    kind = models.spec(cfg.model).name
+    path = CONF_DIR / "search" / f"{kind}.yaml"
+    if not path.exists():
+        raise ConfigError(f"{path} is missing: write the search space of model={kind} there")
+    space = OmegaConf.to_container(OmegaConf.load(path))
+    assert isinstance(space, dict)
+    for key, entry in space.items():
+        kinds = {"int", "float", "choice"} & set(entry or {})
+        check(len(kinds) == 1, f"{path.name}: {key} needs one of int, float or choice")
+    return {str(key): dict(entry) for key, entry in space.items()}
+
+
+def suggest(trial: optuna.Trial, key: str, entry: dict[str, Any]) -> Any:
+    if "choice" in entry:
+        return trial.suggest_categorical(key, entry["choice"])
+    if "int" in entry:
+        low, high = entry["int"]
+        return trial.suggest_int(key, low, high, log=bool(entry.get("log")))
+    low, high = entry["float"]
+    return trial.suggest_float(key, low, high, log=bool(entry.get("log")))
+
+
+def override(key: str, value: Any) -> str:
+    """A Hydra override for a sampled value (None is `null`)."""
+    return f"{key}={'null' if value is None else value}"
+
+
+def study_parent(cfg: Config, uri: str, study: Study) -> str:
+    """The study's parent run, shared by every `tune` process on the study: the oldest run
+    tagged with its name (a process that created a second one in a race deletes it)."""
+    client = MlflowClient()
+    experiment_id = ensure_experiment(cfg, uri)
+    query = f"tags.`{STUDY_TAG}` = '{study.name}'"
+
+    def oldest() -> str | None:
+        found = client.search_runs([experiment_id], query, max_results=1000)
+        first = min(found, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+        return first.info.run_id if first else None
+
+    existing = oldest()
+    if existing:
+        return existing
+    tags = {**lineage_tags(cfg), STUDY_TAG: study.name, "sweep.sweeper": "optuna"}
+    name = next_run_name(cfg, experiment_id, "tune")
+    mine = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    first = oldest() or mine
+    if first != mine:
+        client.delete_run(mine)
+    return first
+
+
+def tune(
+    overrides: list[str],
+    name: str | None = None,
+    storage: str | None = None,
+    n_trials: int | None = None,
+) -> str:
+    """Run the study until it has `n_trials` finished trials; return a summary."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    cfg = composed(overrides)
+    study_conf = study_options(cfg, name, storage, n_trials)
+    space = search_space(cfg)
+    uri = connect(cfg)
+    study = optuna.create_study(
+        study_name=study_conf.name,
+        storage=study_conf.storage,
+        direction=cfg.objective.direction,
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed),
+        load_if_exists=True,
+    )
+    parent = study_parent(cfg, uri, study_conf)
+    os.environ[PARENT_RUN_ENV] = parent
+
+    def objective(trial: optuna.Trial) -> float:
+        sampled = [override(key, suggest(trial, key, entry)) for key, entry in space.items()]
+        summary = run_job(composed([*overrides, *sampled]))
+        trial.set_user_attr("mlflow_run_id", summary.run_id)
+        return summary.metrics[cfg.objective.metric]
+
+    finished = (TrialState.COMPLETE,)
+    done = len(study.get_trials(deepcopy=False, states=finished))
+    log.info("study %s: %d of %d trials finished", study_conf.name, done, study_conf.n_trials)
+    if done < study_conf.n_trials:
+        study.optimize(
+            objective,
+            callbacks=[MaxTrialsCallback(study_conf.n_trials, states=finished)],
+            catch=(Exception,),
+        )
+    os.environ.pop(PARENT_RUN_ENV, None)
+    return f"{record_best(cfg, parent)} (study {study_conf.name} in {study_conf.storage})"
