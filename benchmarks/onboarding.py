@@ -38,7 +38,7 @@ def main() -> None:
     steps = {  # what `make setup run` does, one step at a time (tasks.py's own functions)
         "uv: pinned, installed with pip": "tasks.uv('--version')",
         "uv lock (a new project)": "tasks.uv('lock', '--python', sys.executable)",
-        "uv sync --locked + bytecode": "tasks.install(*tasks.extras(), '--no-default-groups')",
+        "uv sync --locked + bytecode": "tasks.install(*tasks.extras())",
         "data: materialise, verify, dvc push": "tasks.cli('data')",
         "experiment: sqlite store + experiment": "tasks.cli('init-tracking')",
         "pipeline: dvc repro": "tasks.run([])",
@@ -53,8 +53,8 @@ def main() -> None:
     for name in ("pyproject.toml", "uv.lock", "README.md", "src"):
         source = project / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, bare / name)
-    uv = [str(project / ".uv" / "bin" / "uv"), "sync", "--locked", "--no-default-groups"]
-    timed("bare uv sync --locked", [*uv, "--extra", "cpu", "--python", python], bare, times)
+    uv = [str(project / ".uv" / "bin" / "uv"), "sync", "--locked", "--python", python]
+    timed("bare uv sync --locked", uv, bare, times)
 
     total = sum(v for k, v in times.items() if not k.startswith("bare"))
     print(f"Onboarding (fresh clone -> registered model), warm uv cache, {sys.version.split()[0]}:")

@@ -36,7 +36,7 @@ def query(project: Path, sql: str, *args: object) -> list[tuple]:
         return db.execute(sql, args).fetchall()
 
 
-def test_pipeline_and_mlflow_run_register_models(project: Path) -> None:
+def test_pipeline_and_mlflow_run_register_models(project: Path, tmp_path: Path) -> None:
     out = sh(project, "make", "run")
     assert "data: train 341, valid 114, test 114 rows" in out  # progress ...
     assert re.search(r"round \d+/300: valid logloss=", out)
@@ -46,12 +46,15 @@ def test_pipeline_and_mlflow_run_register_models(project: Path) -> None:
     assert re.search(ui, out), out[-2000:]
     assert "(embedded default; set MLFLOW_TRACKING_URI" in out
 
-    out = sh(
-        project,
-        "mlflow", "run", ".", "--env-manager", "local",
-        "--experiment-name", DEFAULT_SLUG, "-P", "model.max_depth=3",
-    )  # fmt: skip
+    # `mlflow run .` as typed: no --experiment-name; with the venv's Python, then with an
+    # environment MLflow builds with uv from uv.lock (in a folder of the test's own).
+    out = sh(project, "mlflow", "run", ".", "--env-manager", "local", "-P", "model.max_depth=3")
     assert f"models:/{MODEL}/2 (alias @challenger)" in out
+    env = {**project_env(project), "MLFLOW_ENV_ROOT": str(tmp_path / "envs")}
+    uv = ("mlflow", "run", ".", "--env-manager", "uv", "-P", "model.max_depth=5")
+    out = sh(project, *uv, env=env)
+    assert "restoring environment with uv sync" in out
+    assert f"models:/{MODEL}/3 (alias @challenger)" in out
 
     runs = query(
         project,
@@ -60,15 +63,15 @@ def test_pipeline_and_mlflow_run_register_models(project: Path) -> None:
         DEFAULT_SLUG,
     )
     assert [(name, status) for _, name, status in runs] == [
-        (f"{DEFAULT_SLUG}-xgboost-1", "FINISHED"),
-        (f"{DEFAULT_SLUG}-xgboost-2", "FINISHED"),
+        (f"{DEFAULT_SLUG}-xgboost-{n}", "FINISHED") for n in (1, 2, 3)
     ]
-    assert query(project, "SELECT COUNT(*) FROM runs") == [(2,)]  # nothing in Default
-    dvc_run, mlflow_run = (run_id for run_id, _, _ in runs)
+    assert query(project, "SELECT COUNT(*) FROM runs") == [(3,)]  # nothing anywhere else
+    dvc_run, mlflow_run, uv_run = (run_id for run_id, _, _ in runs)
     depth = "SELECT value FROM params WHERE run_uuid = ? AND key = 'model.max_depth'"
     assert query(project, depth, dvc_run) == [("4",)]
     assert query(project, depth, mlflow_run) == [("3",)]
-    for run_id in (dvc_run, mlflow_run):
+    assert query(project, depth, uv_run) == [("5",)]
+    for run_id in (dvc_run, mlflow_run, uv_run):
         latest = query(project, "SELECT key FROM latest_metrics WHERE run_uuid = ?", run_id)
         keys = {key for (key,) in latest}
         assert {"test_auc", "test_f1", "valid_auc", "iter_valid_logloss"} <= keys
@@ -80,9 +83,9 @@ def test_pipeline_and_mlflow_run_register_models(project: Path) -> None:
         assert steps[0][0] > 10
 
     versions = query(project, "SELECT version, run_id FROM model_versions WHERE name = ?", MODEL)
-    assert sorted(versions) == [(1, dvc_run), (2, mlflow_run)]
+    assert sorted(versions) == [(1, dvc_run), (2, mlflow_run), (3, uv_run)]
     aliases = "SELECT alias, version FROM registered_model_aliases WHERE name = ?"
-    assert query(project, aliases, MODEL) == [("challenger", 2)]
+    assert query(project, aliases, MODEL) == [("challenger", 3)]
 
     predicted = sh(
         project,

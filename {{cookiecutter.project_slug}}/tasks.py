@@ -20,9 +20,10 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 PACKAGE = "{{ cookiecutter.package_name }}"
 UV = ROOT / ".uv" / "bin" / "uv"
+DVC_REMOTE = "{{ cookiecutter.dvc_remote }}"  # the default DVC remote (.dvc/config)
 UV_VERSION = "0.13.9"  # the uv every machine of the project uses (pyproject: required-version)
 # What the tests need beyond `setup`{{ ": compute=dask" if cookiecutter.model_library == "xgboost" }}{{ ", the team server's topology" if cookiecutter.team_server == "yes" }}.
-{%- set tested = (['"--extra", "dask"'] if cookiecutter.model_library == "xgboost" else []) + (['"--group", "team"'] if cookiecutter.team_server == "yes" else []) %}
+{%- set tested = ['"--group", "dev"'] + (['"--group", "dask"'] if cookiecutter.model_library == "xgboost" else []) + (['"--group", "team"'] if cookiecutter.team_server == "yes" else []) %}
 TESTED: tuple[str, ...] = ({{ tested | join(", ") }})
 UI_ADDRESS = ("127.0.0.1", "5000")
 CLEANED = (
@@ -32,9 +33,11 @@ CLEANED = (
 TASKS: dict[str, tuple[Callable[[list[str]], None], str]] = {}
 
 
-def task(summary: str) -> Callable[[Callable[[list[str]], None]], Callable[[list[str]], None]]:
+def task(
+    summary: str, name: str | None = None
+) -> Callable[[Callable[[list[str]], None]], Callable[[list[str]], None]]:
     def register(function: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
-        TASKS[function.__name__.rstrip("_")] = (function, summary)
+        TASKS[name or function.__name__.rstrip("_")] = (function, summary)
         return function
 
     return register
@@ -66,14 +69,15 @@ def uv(*args: str | Path) -> None:
 
 def extras() -> list[str]:
 {%- if cookiecutter.model_library == "xgboost" %}
-    """The optional dependencies `setup` installs: XGBOOST=cpu (default) or cuda; DASK=1 adds
-    compute=dask."""
+    """The dependency groups `setup` installs besides the default ones: XGBOOST=cuda (instead
+    of cpu); DASK=1 adds compute=dask."""
     build = os.environ.get("XGBOOST", "cpu")
     if build not in ("cpu", "cuda"):
         raise SystemExit(f'XGBOOST must be cpu or cuda, not "{build}"')
-    return ["--extra", build, *(["--extra", "dask"] if os.environ.get("DASK") else [])]
+    chosen = ["--no-group", "cpu", "--group", "cuda"] if build == "cuda" else []
+    return [*chosen, *(["--group", "dask"] if os.environ.get("DASK") else [])]
 {%- else %}
-    """The optional dependencies `setup` installs (none)."""
+    """The dependency groups `setup` installs besides the default ones (none)."""
     return []
 {%- endif %}
 
@@ -99,7 +103,10 @@ def install(*options: str) -> None:
 
 @task("install .venv from uv.lock, fetch the data, create the MLflow experiment")
 def setup(args: list[str]) -> None:
-    install(*extras(), "--no-default-groups")
+    install(*extras())
+    endpoint = os.environ.get("DVC_S3_ENDPOINT_URL")
+    if endpoint:  # an S3-compatible DVC remote's endpoint (CI: a repository variable)
+        sh(BIN / "dvc", "remote", "modify", "--local", DVC_REMOTE, "endpointurl", endpoint)
     cli("data", *args)
     cli("init-tracking")
 
@@ -119,6 +126,11 @@ def run(args: list[str]) -> None:
     sh(BIN / "dvc", "repro", *args)
 
 
+@task("`mlflow run .` (ARGS: its options) with the project's experiment and .env", "mlflow-run")
+def mlflow_run(args: list[str]) -> None:
+    cli("mlflow-run", *args)
+
+
 @task("the project's tests, with what they need installed (pytest arguments pass through)")
 def test(args: list[str]) -> None:
     install(*extras(), *TESTED, "--inexact")
@@ -127,7 +139,7 @@ def test(args: list[str]) -> None:
 
 @task("ruff check + format check + the import layers (lint-imports)")
 def lint(args: list[str]) -> None:
-    install(*extras(), "--inexact")  # the dev group: ruff, import-linter
+    install(*extras(), "--group", "dev", "--inexact")  # ruff, import-linter
     sh(BIN / "ruff", "check", ".")
     sh(BIN / "ruff", "format", "--check", ".")
     sh(BIN / "lint-imports", "--no-logo")
@@ -135,7 +147,7 @@ def lint(args: list[str]) -> None:
 
 @task("apply ruff fixes and formatting")
 def format_(args: list[str]) -> None:
-    install(*extras(), "--inexact")
+    install(*extras(), "--group", "dev", "--inexact")
     sh(BIN / "ruff", "check", "--fix", ".")
     sh(BIN / "ruff", "format", ".")
 
@@ -153,6 +165,11 @@ def doctor(args: list[str]) -> None:
 @task("replay runs spooled while the tracking server was unreachable (.mlflow-spool/)")
 def sync(args: list[str]) -> None:
     cli("sync")
+
+
+@task("after moving or copying the project: its sqlite store's artifact locations follow")
+def relocate(args: list[str]) -> None:
+    cli("relocate")
 
 
 @task("apply the retention policy: delete old failed runs, purge deleted runs' artifacts")

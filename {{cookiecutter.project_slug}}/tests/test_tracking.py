@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import free_port
+from conftest import FAST, background, free_port, mlflow_server
+from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }} import environment
 from {{ cookiecutter.package_name }}.backends.local import LocalBackend, LocalParams
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
-from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.job import run_job
+from {{ cookiecutter.package_name }}.settings import composed, load_params
 from {{ cookiecutter.package_name }}.tracking.lineage import DATASET_HEAD_ROWS, dataset
 from {{ cookiecutter.package_name }}.tracking.store import TrackingError, artifact_location, connect, resolve_uri
 
@@ -104,3 +108,87 @@ def test_dataset_lineage_of_a_large_split_is_cheap_and_counts_every_row() -> Non
     assert json.loads(described.profile)["num_rows"] == rows
     schema = json.loads(described.schema)["mlflow_colspec"]
     assert [column["name"] for column in schema] == [*CFG.data.features, "target"]
+
+
+@pytest.mark.e2e
+def test_a_copied_project_is_relocated_and_runs(
+    workspace: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch, capsys
+) -> None:
+    """The embedded store keeps absolute artifact locations: in a copy, doctor says so,
+    `relocate` points them at the copy's own artifacts, and the copy trains and serves."""
+    first = run_job(composed(FAST))
+    copy = tmp_path_factory.mktemp("copied") / "project"
+    shutil.copytree(workspace, copy)
+    monkeypatch.chdir(copy)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{copy / 'mlflow.db'}")
+    before = sorted(p.name for p in (workspace / "mlartifacts").rglob("*"))
+
+    assert main(["doctor"]) == 1
+    assert "✗ artifact locations: 1 experiment(s) keep artifacts outside" in capsys.readouterr().out
+    assert main(["relocate"]) == 0
+    assert f"{(workspace / 'mlartifacts').as_uri()} -> {(copy / 'mlartifacts').as_uri()}" in (
+        capsys.readouterr().out
+    )
+    main(["doctor"])
+    assert "✓ artifact locations: inside the project" in capsys.readouterr().out
+
+    second = run_job(composed(FAST))
+    run = MlflowClient().get_run(second.run_id)
+    assert run.info.artifact_uri.startswith((copy / "mlartifacts").as_uri())
+    name = composed(FAST).registry.model_name
+    served = mlflow.pyfunc.load_model(f"models:/{name}/{first.version}")  # an old version, moved
+    assert served.metadata.get_input_schema() is not None
+    assert sorted(p.name for p in (workspace / "mlartifacts").rglob("*")) == before
+
+
+def test_doctor_says_where_a_bare_mlflow_run_goes(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The embedded store's experiment 0 is the project's; another exported experiment name
+    would take a bare `mlflow run` elsewhere."""
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    main(["doctor"])
+    assert f"✓ mlflow run: runs land in the experiment {CFG.tracking.experiment_name!r}" in (
+        capsys.readouterr().out
+    )
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "scratch")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ mlflow run: MLFLOW_EXPERIMENT_NAME is 'scratch'" in out
+    assert f"export MLFLOW_EXPERIMENT_NAME={CFG.tracking.experiment_name}" in out
+
+
+def test_mlflow_run_task_on_a_dead_server_fails_in_seconds(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    started = time.monotonic()
+    assert main(["mlflow-run"]) == 2
+    assert time.monotonic() - started < 10
+    assert "http://127.0.0.1:9 is unreachable" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_mlflow_run_task_takes_the_server_from_dot_env(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make mlflow-run` on a team server named only in .env: one FINISHED run, in the
+    project's experiment (a bare `mlflow run` would read no .env and use experiment 0)."""
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    dot_env = workspace / ".env"
+    dot_env.write_text(f"MLFLOW_TRACKING_URI={uri}\n")
+    monkeypatch.setattr(environment, "ENV_FILE", dot_env)
+    monkeypatch.setattr(environment, "_from_file", {})
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    fast = [f"-P{override}" for override in FAST]
+    with background(mlflow_server(workspace, port), f"{uri}/health", {}, workspace):
+        assert main(["mlflow-run", *fast]) == 0
+        client = MlflowClient(uri)
+        project = client.get_experiment_by_name(CFG.tracking.experiment_name)
+        runs = client.search_runs([project.experiment_id])
+        assert [run.info.status for run in runs] == ["FINISHED"]
+        assert client.search_runs(["0"]) == []  # nothing in Default
+        version = client.get_model_version_by_alias(CFG.registry.model_name, CFG.registry.alias)
+        assert version.run_id == runs[0].info.run_id

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 from . import (
     access,
@@ -25,10 +27,11 @@ from . import (
     validation,
 )
 from .commands import Command, run_command
+from .config import PROJECT_ROOT
 from .data import fetch
 from .settings import composed, load_params
 from .tracking.journal import abandon, sync
-from .tracking.store import connect, ensure_experiment
+from .tracking.store import connect, ensure_experiment, relocate, resolve_uri
 {%- if cookiecutter.ci_workflows == "yes" %}
 from .webhooks import COMMANDS as OPTIONAL_COMMANDS
 {%- else %}
@@ -77,6 +80,27 @@ def _sync(options: argparse.Namespace) -> int:
     lines, complete = sync(load_params())
     print("\n".join(lines) if lines else "Nothing to sync.")
     return 0 if complete else 1
+
+
+def _mlflow_run(args: list[str]) -> int:
+    """`mlflow run . --env-manager local <args>` set up as the project's commands are: its
+    .env, the resolved tracking URI (checked first), its experiment, bounded retries."""
+    cfg = load_params()
+    ensure_experiment(cfg, connect(cfg))
+    venv = Path(sys.executable).parent  # the entry point's `python`, too
+    chosen_by_mlflow = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID")  # this run's, not inherited
+    env = {k: v for k, v in os.environ.items() if k not in chosen_by_mlflow}
+    env["MLFLOW_EXPERIMENT_NAME"] = cfg.tracking.experiment_name
+    env["PATH"] = f"{venv}{os.pathsep}{os.environ.get('PATH', '')}"
+    command = [str(venv / "mlflow"), "run", str(PROJECT_ROOT), "--env-manager", "local", *args]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=False).returncode
+
+
+def _relocate(options: argparse.Namespace) -> int:
+    cfg = load_params()
+    moved = relocate(cfg, resolve_uri(cfg)[0])
+    print("\n".join(moved) if moved else "Every artifact location is inside the project.")
+    return 0
 
 
 def _gc(options: argparse.Namespace) -> int:
@@ -213,8 +237,17 @@ COMMANDS: dict[str, Command] = {
     ),
     "init-tracking": Command("create the project's MLflow experiment", _init_tracking),
     "doctor": Command("check tracking server, auth, artifacts, DVC remote, git", _doctor),
+    "mlflow-run": Command(
+        "`mlflow run .` with this venv, in the project's experiment (arguments: its options)",
+        _mlflow_run,
+        raw=True,
+    ),
     "sync": Command(
         "replay runs spooled while the tracking server was down", _sync, _sync_arguments
+    ),
+    "relocate": Command(
+        "after moving or copying the project: point its sqlite store at its own artifacts",
+        _relocate,
     ),
     "gc": Command(
         "retention (tracking.retention): delete stale failed runs, purge deleted ones",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 import mlflow
 from mlflow import MlflowClient
@@ -14,7 +16,15 @@ from .config import Config
 from .data import dvc
 from .tracking.journal import pending
 from .tracking.lineage import git_status
-from .tracking.store import TrackingError, ensure_experiment, preflight, resolve_uri
+from .tracking.store import (
+    DEFAULT_EXPERIMENT_ID,
+    TrackingError,
+    connect,
+    ensure_experiment,
+    foreign_locations,
+    resolve_uri,
+    sqlite_path,
+)
 
 
 @dataclass
@@ -36,6 +46,31 @@ def _settings(cfg: Config) -> Check:
     return Check("settings", True, "; ".join(shown) or "none set (embedded defaults)")
 
 
+def _mlflow_run(cfg: Config) -> Check:
+    """Where a bare `mlflow run .` puts its run. MLflow reads no .env: only exported settings
+    count. Without MLFLOW_EXPERIMENT_NAME it uses the store's experiment 0, which `make setup`
+    makes the project's on the embedded store; `make mlflow-run` needs none of this."""
+    name = cfg.tracking.experiment_name
+    exported = {
+        setting: os.environ[setting]
+        for setting in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")
+        if environment.origin(setting) == "environment"
+    }
+    chosen = exported.get("MLFLOW_EXPERIMENT_NAME")
+    if chosen is not None and chosen != name:
+        fix = f"export MLFLOW_EXPERIMENT_NAME={name} (or unset it)"
+        return Check("mlflow run", False, f"MLFLOW_EXPERIMENT_NAME is {chosen!r}", fix)
+    if "MLFLOW_TRACKING_URI" not in exported and not resolve_uri(cfg)[1]:
+        note = "MLFLOW_TRACKING_URI comes from .env, which a bare `mlflow run` does not read"
+        return Check("mlflow run", True, f"use `make mlflow-run` ({note})")
+    if chosen is None:
+        default = MlflowClient().get_experiment(DEFAULT_EXPERIMENT_ID).name
+        if default != name:
+            hint = f"export MLFLOW_EXPERIMENT_NAME={name} for a bare `mlflow run`"
+            return Check("mlflow run", True, f"`make mlflow-run`, or {hint} (not {default!r})")
+    return Check("mlflow run", True, f"runs land in the experiment {name!r}")
+
+
 def _tracking_uri(cfg: Config) -> Check:
     uri, embedded = resolve_uri(cfg)
     origin = "embedded default, MLFLOW_TRACKING_URI unset" if embedded else "MLFLOW_TRACKING_URI"
@@ -43,12 +78,12 @@ def _tracking_uri(cfg: Config) -> Check:
 
 
 def _reachable(cfg: Config) -> Check:
-    uri, _ = resolve_uri(cfg)
+    """The preflight; then the client points at the store (a new sqlite one is made as every
+    command makes it)."""
     try:
-        preflight(uri, cfg.tracking.preflight_timeout_s)
+        connect(cfg)
     except TrackingError as err:
         return Check("server reachable", False, str(err), "start the server or fix the URI")
-    mlflow.set_tracking_uri(uri)
     return Check("server reachable", True, "answers")
 
 
@@ -116,6 +151,25 @@ def _git_clean(cfg: Config) -> Check:
     return Check("git", True, "clean")
 
 
+def _artifact_locations(cfg: Config) -> Check:
+    """A sqlite store copied or moved with its project still points at the old artifacts."""
+    uri, _ = resolve_uri(cfg)
+    if urlparse(uri).scheme != "sqlite":
+        return Check("artifact locations", True, "kept by the server")
+    if not sqlite_path(uri).exists():
+        return Check("artifact locations", True, "no store yet")
+    foreign = foreign_locations(cfg, uri)
+    if foreign:
+        return Check(
+            "artifact locations",
+            False,
+            f"{len(foreign)} experiment(s) keep artifacts outside this project, e.g. "
+            f"{foreign[0]} (the project was moved or copied)",
+            "make relocate",
+        )
+    return Check("artifact locations", True, "inside the project")
+
+
 def _spooled(cfg: Config) -> Check:
     waiting = pending(cfg)
     if waiting:
@@ -129,7 +183,14 @@ def _spooled(cfg: Config) -> Check:
 
 
 # Each needs the one before it: after the first failure the rest would only echo it.
-TRACKING_CHECKS: tuple[Callable[[Config], Check], ...] = (_reachable, _authenticated, _artifacts)
+# A moved store's artifact locations are checked before the upload writes to the old place.
+TRACKING_CHECKS: tuple[Callable[[Config], Check], ...] = (
+    _reachable,
+    _authenticated,
+    _artifact_locations,
+    _artifacts,
+    _mlflow_run,
+)
 
 
 def diagnose(cfg: Config) -> list[Check]:
@@ -139,4 +200,5 @@ def diagnose(cfg: Config) -> list[Check]:
         results.append(check(cfg))
         if not results[-1].ok:
             break
-    return [*results, _spooled(cfg), _dvc_remote(cfg), _git_clean(cfg)]
+    late = (_spooled, _dvc_remote, _git_clean)
+    return [*results, *(check(cfg) for check in late)]

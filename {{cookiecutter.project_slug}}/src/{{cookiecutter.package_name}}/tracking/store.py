@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,7 +20,7 @@ from ..errors import ProjectError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_ID = "0"  # a store's first experiment: bare `mlflow run .` uses it
 
 
 class TrackingError(ProjectError):
@@ -88,23 +89,31 @@ def connect(cfg: Config) -> str:
         os.environ.setdefault(f"MLFLOW_ENABLE_PROXY_MULTIPART_{direction}", "false")
     mlflow.set_tracking_uri(uri)
     if urlparse(uri).scheme == "sqlite":
-        _initialise_sqlite(uri)
+        _initialise_sqlite(cfg, uri)
     return uri
 
 
-def _initialise_sqlite(uri: str) -> None:
+def _initialise_sqlite(cfg: Config, uri: str) -> None:
     """Create or migrate a sqlite store in one process at a time.
 
-    Concurrent jobs on a fresh store would otherwise race to create MLflow's tables
+    A new store is made with the project's artifact folder as its root, and its default
+    experiment (id 0, where a bare `mlflow run .` puts its runs) becomes the project's
+    experiment. Concurrent jobs on a fresh store would otherwise race to create MLflow's tables
     ("duplicate column name"); an exclusive lock file beside the database serialises that.
     """
     import fcntl
+
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     database = sqlite_path(uri)
     with database.with_name(f"{database.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            MlflowClient().search_experiments(max_results=1)  # opens the store: tables, migrations
+            if not database.exists():
+                SqlAlchemyStore(uri, artifact_location(cfg, uri))  # tables, experiment 0
+                name = cfg.tracking.experiment_name
+                MlflowClient().rename_experiment(DEFAULT_EXPERIMENT_ID, name)
+            MlflowClient().search_experiments(max_results=1)  # opens the store: migrations
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -115,6 +124,48 @@ def artifact_location(cfg: Config, uri: str) -> str | None:
     if urlparse(uri).scheme != "sqlite":
         return None
     return (sqlite_path(uri).parent / cfg.tracking.artifact_dir).as_uri()
+
+
+# Where a sqlite store keeps absolute artifact locations (MLflow has no call to change them).
+LOCATIONS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+    ("model_versions", "storage_location"),
+    ("model_versions", "source"),
+)
+
+
+def foreign_locations(cfg: Config, uri: str) -> list[str]:
+    """Artifact folders of a sqlite store's experiments that lie outside the store's own
+    folder: the project was moved or copied (its runs would write to, or read from, the old
+    place)."""
+    home = artifact_location(cfg, uri)
+    if home is None:
+        return []
+    with sqlite3.connect(sqlite_path(uri)) as db:
+        found = [row[0] for row in db.execute("SELECT artifact_location FROM experiments")]
+    return [place for place in found if place.startswith("file:") and not place.startswith(home)]
+
+
+def relocate(cfg: Config, uri: str) -> list[str]:
+    """Rewrite the artifact locations a moved or copied project's sqlite store holds, from
+    the old `<folder>/<artifact_dir>` to the store's own; one line per old place."""
+    home = artifact_location(cfg, uri)
+    if home is None:
+        raise TrackingError(f"{uri} is not a sqlite store: a server keeps its own locations")
+    marker = f"/{cfg.tracking.artifact_dir}"
+    foreign = [place for place in foreign_locations(cfg, uri) if marker in place]
+    old_homes = sorted({place[: place.index(marker) + len(marker)] for place in foreign})
+    with sqlite3.connect(sqlite_path(uri)) as db:
+        for old in old_homes:
+            for table, column in LOCATIONS:
+                db.execute(
+                    f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608
+                    f"WHERE substr({column}, 1, ?) = ?",
+                    (home, len(old) + 1, len(old), old),
+                )
+    return [f"{old} -> {home}" for old in old_homes]
 
 
 def ensure_experiment(cfg: Config, uri: str) -> str:
@@ -168,12 +219,15 @@ def unique_run_name(cfg: Config, experiment_id: str, label: str, run_id: str) ->
 
 
 def check_attached(cfg: Config, run_id: str, uri: str) -> None:
-    run = MlflowClient().get_run(run_id)
+    """The run `mlflow run` created must be in the project's experiment, artifacts included."""
+    client = MlflowClient()
+    run = client.get_run(run_id)
     name = cfg.tracking.experiment_name
-    if run.info.experiment_id == DEFAULT_EXPERIMENT_ID:
+    found = client.get_experiment(run.info.experiment_id).name
+    if found != name:
         raise TrackingError(
-            "`mlflow run` created this run in MLflow's Default experiment. Re-run with "
-            f"`--experiment-name {name}` (or export MLFLOW_EXPERIMENT_NAME={name})."
+            f"`mlflow run` created this run in the experiment {found!r}, not the project's "
+            f"{name!r}: export MLFLOW_EXPERIMENT_NAME={name} (or pass --experiment-name {name})."
         )
     store = artifact_location(cfg, uri)
     if store and not run.info.artifact_uri.startswith(store):
