@@ -9,10 +9,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -80,12 +81,13 @@ def loopback_server(
 
 
 def project_env(project: Path) -> dict[str, str]:
-    """This environment for a baked project's commands: its venv first on PATH, no inherited
-    MLflow or AWS settings, telemetry off."""
+    """This environment for a baked project's commands: its venv (and its pinned uv) first on
+    PATH, no inherited MLflow or AWS settings, telemetry off."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
     env.pop("VIRTUAL_ENV", None)
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
+    bins = (project / ".venv" / "bin", project / ".uv" / "bin")
+    env["PATH"] = os.pathsep.join([*map(str, bins), env["PATH"]])
     return env
 
 
@@ -103,6 +105,12 @@ def sh(project: Path, *command: str, env: dict[str, str] | None = None, timeout:
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{' '.join(command)} failed:\n{output[-6000:]}"
     return output
+
+
+def s3_server(log: Path) -> AbstractContextManager[str]:
+    """moto's S3 server on loopback."""
+    moto = Path(sys.executable).with_name("moto_server")
+    return loopback_server([str(moto), "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/", log)
 
 
 def md5(path: Path) -> str:

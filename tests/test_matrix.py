@@ -12,8 +12,6 @@ import glob
 import os
 import shutil
 import subprocess
-import sys
-from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,7 +20,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from conftest import TEMPLATE, check_dvc_round_trip, loopback_server, project_env, sh
+from conftest import TEMPLATE, check_dvc_round_trip, project_env, s3_server, sh
 from matrix import (
     OPTIONS,
     Choice,
@@ -102,12 +100,6 @@ def interpreter(version: str) -> str:
         if subprocess.run([candidate, "--version"], capture_output=True).returncode == 0:
             return candidate
     pytest.skip(f"no python{version} on this machine")
-
-
-def s3_server(log: Path) -> AbstractContextManager[str]:
-    """moto's S3 server on loopback."""
-    moto = Path(sys.executable).with_name("moto_server")
-    return loopback_server([str(moto), "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/", log)
 
 
 def setup_test_and_round_trip(choice: Choice, project: Path, env: dict[str, str]) -> None:

@@ -55,9 +55,10 @@ def check_schema(
     )
 
 
-@pytest.fixture(scope="module")
-def workflows(cookies_session) -> Path:
-    result = cookies_session.bake()
+@pytest.fixture(scope="module", params=["local", "s3"])
+def workflows(cookies_session, request: pytest.FixtureRequest) -> Path:
+    """The workflows of a bake with each DVC remote (an s3 one adds its secrets)."""
+    result = cookies_session.bake(extra_context={"dvc_remote": request.param})
     assert result.exit_code == 0, result.exception
     folder = Path(result.project_path) / ".github" / "workflows"
     assert sorted(p.name for p in folder.iterdir()) == ["ci.yml", "promote.yml"]
