@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import keyword
 import re
@@ -24,6 +25,8 @@ CHOICES = {
 RESERVED_PACKAGES = frozenset(
     {"mlflow", "dvc", "hydra", "omegaconf", "xgboost", "sklearn", "pandas", "numpy"}
 )
+
+MAX_SLUG = 64  # a folder, a distribution and (by default) a registered model name
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -63,6 +66,16 @@ def _dvc_remote(kind: str, url: str) -> list[str]:
     return []
 
 
+def _importable(package: str) -> str | None:
+    """Where `import <package>` would come from on this interpreter (e.g. Python's own `test`
+    package, which `sys.stdlib_module_names` leaves out), or None."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    return None if spec is None else (spec.origin or "a namespace package")
+
+
 def validate(answers: dict[str, str]) -> list[str]:
     """Return one message per invalid answer (empty when every answer is valid)."""
     errors: list[str] = []
@@ -70,7 +83,9 @@ def validate(answers: dict[str, str]) -> list[str]:
         errors += _single_line(field, answers[field])
 
     slug = answers["project_slug"]
-    if not SLUG_RE.match(slug):
+    if len(slug) > MAX_SLUG:
+        errors.append(f"project_slug is {len(slug)} characters long: at most {MAX_SLUG}.")
+    elif not SLUG_RE.match(slug):
         errors.append(
             f"project_slug {slug!r} must be lowercase letters and digits in words joined by single "
             "hyphens, starting with a letter (e.g. 'tumor-classifier')."
@@ -87,6 +102,11 @@ def validate(answers: dict[str, str]) -> list[str]:
     elif package in sys.stdlib_module_names or package in RESERVED_PACKAGES:
         errors.append(
             f"package_name {package!r} would shadow the module of that name; choose another name."
+        )
+    elif _importable(package):
+        errors.append(
+            f"package_name {package!r} is already importable here ({_importable(package)}): "
+            "the project's commands could run that module instead; choose another name."
         )
 
     model_name = answers["registered_model_name"]

@@ -57,6 +57,9 @@ def test_valid_answers_pass() -> None:
         ("package_name", "match", "keyword"),
         ("package_name", "json", "shadow"),
         ("package_name", "mlflow", "shadow"),
+        ("package_name", "test", "already importable"),  # not in sys.stdlib_module_names
+        ("package_name", "pytest", "already importable"),  # a tool installed here
+        ("project_slug", "a" * 65, "at most 64"),
         ("registered_model_name", "my model", "no spaces"),
         ("registered_model_name", "team/model", "no spaces"),
         ("registered_model_name", "model@champion", "no spaces"),
@@ -117,6 +120,8 @@ def test_versions_compare_numerically() -> None:
         {"package_name": "class"},
         {"registered_model_name": "my model"},
         {"project_slug": "Bad Slug"},
+        {"project_slug": "very-" * 40 + "long"},  # refused for itself, not its derived names
+        {"package_name": "test"},
         {"dvc_remote_url": "s3://bucket/storage"},  # an s3 URL for the local remote
     ],
 )
