@@ -7,6 +7,7 @@ import json
 import keyword
 import re
 import sys
+from pathlib import Path
 
 # Rendered by cookiecutter; tests import this module unrendered and call validate() directly.
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
@@ -22,9 +23,11 @@ CHOICES = {
     "license": ("MIT", "BSD-3-Clause", "Proprietary"),
 }
 # Importing the project package must not shadow the libraries it is built on.
+# (`tasks` and `conftest`: the project's own tasks.py and tests/conftest.py.)
 RESERVED_PACKAGES = frozenset(
-    {"mlflow", "dvc", "hydra", "omegaconf", "xgboost", "sklearn", "pandas", "numpy"}
-)
+    {"mlflow", "dvc", "hydra", "omegaconf", "xgboost", "sklearn", "pandas", "numpy", "tasks",
+     "conftest"}
+)  # fmt: skip
 
 MAX_SLUG = 64  # a folder, a distribution and (by default) a registered model name
 
@@ -68,12 +71,18 @@ def _dvc_remote(kind: str, url: str) -> list[str]:
 
 def _importable(package: str) -> str | None:
     """Where `import <package>` would come from on this interpreter (e.g. Python's own `test`
-    package, which `sys.stdlib_module_names` leaves out), or None."""
+    package, which `sys.stdlib_module_names` leaves out), or None. A project baked from this
+    template and installed here (`cruft update` run in its venv) is no clash: it is this one."""
     try:
         spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return None
-    return None if spec is None else (spec.origin or "a namespace package")
+    if spec is None:
+        return None
+    origin = Path(spec.origin or "")
+    if origin.name == "__init__.py" and (origin.parents[2] / ".cruft.json").exists():
+        return None  # <project>/src/<package>/__init__.py of a bake
+    return spec.origin or "a namespace package"
 
 
 def validate(answers: dict[str, str]) -> list[str]:
@@ -103,9 +112,9 @@ def validate(answers: dict[str, str]) -> list[str]:
         errors.append(
             f"package_name {package!r} would shadow the module of that name; choose another name."
         )
-    elif _importable(package):
+    elif found := _importable(package):
         errors.append(
-            f"package_name {package!r} is already importable here ({_importable(package)}): "
+            f"package_name {package!r} is already importable here ({found}): "
             "the project's commands could run that module instead; choose another name."
         )
 

@@ -19,6 +19,7 @@ import yaml
 from conftest import TEMPLATE
 
 ACT = Path(sys.executable).with_name("act")
+HOST = {"PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "PYENV_ROOT", "TERM"}
 STAND_INS = TEMPLATE / "tests" / "actions"
 
 
@@ -99,16 +100,22 @@ class Runner:
             "--env", f"STANDIN_OUT={self.out}",
             "--env", f"STANDIN_UV_DIR={Path(shutil.which('uv') or sys.executable).parent}",
         ]  # fmt: skip
-        listed = self.scratch / "secrets"  # a file: no secret in `ps`
-        listed.write_text("".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
+        listed = self.scratch / "secrets"  # a file only we can read: no secret in `ps`
+        descriptor = os.open(listed, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.writelines(f"{k}={json.dumps(v)}\n" for k, v in (secrets or {}).items())
         command += ["--secret-file", str(listed)]
         for name, value in (env or {}).items():
             command += ["--env", f"{name}={value}"]
-        host = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
-        host.pop("VIRTUAL_ENV", None)
+        # Jobs in host mode see act's own environment: only what a runner machine has.
+        host = {k: v for k, v in os.environ.items() if k in HOST or k.startswith("GIT_")}
         host["MLFLOW_DISABLE_TELEMETRY"] = "true"
-        done = subprocess.run(
-            command, cwd=self.workspace, env=host, capture_output=True, text=True, timeout=timeout
-        )
+        try:
+            done = subprocess.run(
+                command, cwd=self.workspace, env=host, capture_output=True, text=True,
+                timeout=timeout,
+            )  # fmt: skip
+        finally:
+            listed.unlink()
         (self.scratch / f"act-{event}.log").write_text(done.stdout + done.stderr)  # to read
         return done

@@ -59,6 +59,7 @@ def test_valid_answers_pass() -> None:
         ("package_name", "mlflow", "shadow"),
         ("package_name", "test", "already importable"),  # not in sys.stdlib_module_names
         ("package_name", "pytest", "already importable"),  # a tool installed here
+        ("package_name", "tasks", "shadow"),
         ("project_slug", "a" * 65, "at most 64"),
         ("registered_model_name", "my model", "no spaces"),
         ("registered_model_name", "team/model", "no spaces"),
@@ -170,3 +171,16 @@ def test_post_gen_without_identity_stages_files(tmp_path: Path, monkeypatch) -> 
     assert "staged but not committed" in report
     status = subprocess.run(["git", "status", "--short"], capture_output=True, text=True)
     assert "file.txt" in status.stdout
+
+
+def test_an_installed_bake_of_this_template_is_no_clash(tmp_path: Path, monkeypatch) -> None:
+    """`cruft update` run in a project's own venv finds the project's package: not a clash;
+    the same package outside a bake is one."""
+    package = tmp_path / "project" / "src" / "shadow_probe"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(package.parent))
+    (refused,) = errors_for(package_name="shadow_probe")
+    assert "already importable" in refused
+    (tmp_path / "project" / ".cruft.json").write_text("{}")
+    assert errors_for(package_name="shadow_probe") == []

@@ -81,7 +81,7 @@ def test_a_second_teammate_reaches_the_same_data_and_experiment(tmp_path: Path) 
         access = (".venv/bin/python", "-m", f"{PACKAGE}.cli", "access", "--user", "bob")
         env = {**project_env(alice), "ACCESS_PASSWORD": "bob-password"}
         sh(alice, *access, "--role", "trainer", env=env)
-        assert "models:/tumor-classifier/1 (alias @challenger)" in sh(alice, "make", "run")
+        assert f"models:/{DEFAULT_SLUG}/1 (alias @challenger)" in sh(alice, "make", "run")
         git(alice, "add", "-A")
         git(alice, "commit", "-m", "Team remote, lock, first run")
         origin = tmp_path / "origin.git"
@@ -95,7 +95,7 @@ def test_a_second_teammate_reaches_the_same_data_and_experiment(tmp_path: Path) 
         out = sh(bob, "make", "setup")
         assert "pulled from the DVC remote" in out, out[-3000:]
         assert md5(bob / RAW) == md5(alice / RAW)
-        assert "models:/tumor-classifier/2 (alias @challenger)" in sh(bob, "make", "run")
+        assert f"models:/{DEFAULT_SLUG}/2 (alias @challenger)" in sh(bob, "make", "run")
 
         experiment = api(topology, "experiments/get-by-name", experiment_name=DEFAULT_SLUG)
         experiment = experiment["experiment"]

@@ -20,7 +20,6 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 PACKAGE = "{{ cookiecutter.package_name }}"
 UV = ROOT / ".uv" / "bin" / "uv"
-DVC_REMOTE = "{{ cookiecutter.dvc_remote }}"  # the default DVC remote (.dvc/config)
 UV_VERSION = "0.13.9"  # the uv every machine of the project uses (pyproject: required-version)
 # What the tests need beyond `setup`{{ ": compute=dask" if cookiecutter.model_library == "xgboost" }}{{ ", the team server's topology" if cookiecutter.team_server == "yes" }}.
 {%- set tested = ['"--group", "dev"'] + (['"--group", "dask"'] if cookiecutter.model_library == "xgboost" else []) + (['"--group", "team"'] if cookiecutter.team_server == "yes" else []) %}
@@ -105,8 +104,11 @@ def install(*options: str) -> None:
 def setup(args: list[str]) -> None:
     install(*extras())
     endpoint = os.environ.get("DVC_S3_ENDPOINT_URL")
-    if endpoint:  # an S3-compatible DVC remote's endpoint (CI: a repository variable)
-        sh(BIN / "dvc", "remote", "modify", "--local", DVC_REMOTE, "endpointurl", endpoint)
+    if endpoint:  # the S3-compatible endpoint of the default DVC remote (CI: a secret)
+        default = [str(BIN / "dvc"), "remote", "default"]
+        remote = subprocess.run(default, cwd=ROOT, capture_output=True, text=True, check=True)
+        modify = ("remote", "modify", "--local", remote.stdout.strip(), "endpointurl")
+        sh(BIN / "dvc", *modify, endpoint)
     cli("data", *args)
     cli("init-tracking")
 

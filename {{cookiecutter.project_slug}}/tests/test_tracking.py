@@ -141,6 +141,17 @@ def test_a_copied_project_is_relocated_and_runs(
     assert sorted(p.name for p in (workspace / "mlartifacts").rglob("*")) == before
 
 
+def test_relocate_refuses_a_location_it_cannot_map(workspace: Path, capsys) -> None:
+    """A location outside any `mlartifacts/` folder is named, and nothing is rewritten."""
+    uri = connect(CFG)
+    elsewhere = (workspace.parent / "elsewhere" / "mlartifacts-old").as_uri()
+    MlflowClient().create_experiment("by-hand", artifact_location=elsewhere)
+    assert main(["relocate"]) == 2
+    assert f"error: {elsewhere} is not under a mlartifacts/ folder" in capsys.readouterr().err
+    assert MlflowClient().get_experiment_by_name("by-hand").artifact_location == elsewhere
+    assert uri.startswith("sqlite:")
+
+
 def test_doctor_says_where_a_bare_mlflow_run_goes(
     workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

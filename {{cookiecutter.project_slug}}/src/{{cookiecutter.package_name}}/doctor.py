@@ -23,7 +23,6 @@ from .tracking.store import (
     ensure_experiment,
     foreign_locations,
     resolve_uri,
-    sqlite_path,
 )
 
 
@@ -155,9 +154,7 @@ def _artifact_locations(cfg: Config) -> Check:
     """A sqlite store copied or moved with its project still points at the old artifacts."""
     uri, _ = resolve_uri(cfg)
     if urlparse(uri).scheme != "sqlite":
-        return Check("artifact locations", True, "kept by the server")
-    if not sqlite_path(uri).exists():
-        return Check("artifact locations", True, "no store yet")
+        return Check("artifact locations", True, "not a sqlite store: none of this project's")
     foreign = foreign_locations(cfg, uri)
     if foreign:
         return Check(

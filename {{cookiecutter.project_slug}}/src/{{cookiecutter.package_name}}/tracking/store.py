@@ -9,6 +9,8 @@ import re
 import sqlite3
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -111,9 +113,15 @@ def _initialise_sqlite(cfg: Config, uri: str) -> None:
         try:
             if not database.exists():
                 SqlAlchemyStore(uri, artifact_location(cfg, uri))  # tables, experiment 0
-                name = cfg.tracking.experiment_name
-                MlflowClient().rename_experiment(DEFAULT_EXPERIMENT_ID, name)
-            MlflowClient().search_experiments(max_results=1)  # opens the store: migrations
+            client = MlflowClient()
+            client.search_experiments(max_results=1)  # opens the store: migrations
+            # Decided by what the store holds, so a start interrupted before it is finished
+            # the next time: experiment 0 made under our artifacts, no project experiment.
+            first = client.get_experiment(DEFAULT_EXPERIMENT_ID)
+            name = cfg.tracking.experiment_name
+            ours = _inside(first.artifact_location, artifact_location(cfg, uri) or "")
+            if first.name == "Default" and ours and client.get_experiment_by_name(name) is None:
+                client.rename_experiment(DEFAULT_EXPERIMENT_ID, name)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -136,6 +144,20 @@ LOCATIONS = (
 )
 
 
+def _inside(place: str, folder: str) -> bool:
+    return place == folder or place.startswith(f"{folder}/")
+
+
+@contextmanager
+def _database(uri: str) -> Iterator[sqlite3.Connection]:
+    """The sqlite store's file, opened as it is (never created), committed and closed."""
+    path = sqlite_path(uri)
+    if not path.exists():
+        raise TrackingError(f"no sqlite store at {path}: `make setup` creates it")
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True)) as db, db:
+        yield db
+
+
 def foreign_locations(cfg: Config, uri: str) -> list[str]:
     """Artifact folders of a sqlite store's experiments that lie outside the store's own
     folder: the project was moved or copied (its runs would write to, or read from, the old
@@ -143,27 +165,36 @@ def foreign_locations(cfg: Config, uri: str) -> list[str]:
     home = artifact_location(cfg, uri)
     if home is None:
         return []
-    with sqlite3.connect(sqlite_path(uri)) as db:
+    with _database(uri) as db:
         found = [row[0] for row in db.execute("SELECT artifact_location FROM experiments")]
-    return [place for place in found if place.startswith("file:") and not place.startswith(home)]
+    return [place for place in found if place.startswith("file:") and not _inside(place, home)]
 
 
 def relocate(cfg: Config, uri: str) -> list[str]:
     """Rewrite the artifact locations a moved or copied project's sqlite store holds, from
-    the old `<folder>/<artifact_dir>` to the store's own; one line per old place."""
+    the old `<folder>/<artifact_dir>` to the store's own; one line per old place. Refuses,
+    changing nothing, when a location is not under an `<artifact_dir>` folder."""
     home = artifact_location(cfg, uri)
     if home is None:
         raise TrackingError(f"{uri} is not a sqlite store: a server keeps its own locations")
-    marker = f"/{cfg.tracking.artifact_dir}"
-    foreign = [place for place in foreign_locations(cfg, uri) if marker in place]
-    old_homes = sorted({place[: place.index(marker) + len(marker)] for place in foreign})
-    with sqlite3.connect(sqlite_path(uri)) as db:
+    # The last `/<artifact_dir>` path segment of each location is where the old store was.
+    segment = re.compile(rf"^(.*/{re.escape(cfg.tracking.artifact_dir)})(/.*)?$")
+    foreign = foreign_locations(cfg, uri)
+    unknown = [place for place in foreign if not segment.match(place)]
+    if unknown:
+        raise TrackingError(
+            f"{unknown[0]} is not under a {cfg.tracking.artifact_dir}/ folder: move those "
+            "artifacts into the project's own, or set the experiment's location by hand."
+        )
+    old_homes = sorted({match[1] for place in foreign if (match := segment.match(place))})
+    with _database(uri) as db:
         for old in old_homes:
             for table, column in LOCATIONS:
                 db.execute(
                     f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608
-                    f"WHERE substr({column}, 1, ?) = ?",
-                    (home, len(old) + 1, len(old), old),
+                    f"WHERE substr({column}, 1, ?) = ? "  # the folder itself or below it
+                    f"AND (length({column}) = ? OR substr({column}, ?, 1) = '/')",
+                    (home, len(old) + 1, len(old), old, len(old), len(old) + 1),
                 )
     return [f"{old} -> {home}" for old in old_homes]
 
