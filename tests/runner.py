@@ -19,7 +19,7 @@ import yaml
 from conftest import TEMPLATE
 
 ACT = Path(sys.executable).with_name("act")
-HOST = {"PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "PYENV_ROOT", "TERM"}
+TEST_SETTINGS = ("MLFLOW_", "AWS_", "DVC_", "GITHUB_", "PYTEST_")
 STAND_INS = TEMPLATE / "tests" / "actions"
 
 
@@ -98,7 +98,7 @@ class Runner:
             "--action-cache-path", str(self.scratch / "act"), "--action-offline-mode",
             *stand_ins(path),
             "--env", f"STANDIN_OUT={self.out}",
-            "--env", f"STANDIN_UV_DIR={Path(shutil.which('uv') or sys.executable).parent}",
+            "--env", f"STANDIN_UV={shutil.which('uv') or Path(sys.executable).with_name('uv')}",
         ]  # fmt: skip
         listed = self.scratch / "secrets"  # a file only we can read: no secret in `ps`
         descriptor = os.open(listed, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -107,8 +107,10 @@ class Runner:
         command += ["--secret-file", str(listed)]
         for name, value in (env or {}).items():
             command += ["--env", f"{name}={value}"]
-        # Jobs in host mode see act's own environment: only what a runner machine has.
-        host = {k: v for k, v in os.environ.items() if k in HOST or k.startswith("GIT_")}
+        # Jobs in host mode see act's own environment: this machine's (its certificates and
+        # package index settings too), without the test run's own settings.
+        host = {k: v for k, v in os.environ.items() if not k.startswith(TEST_SETTINGS)}
+        host.pop("VIRTUAL_ENV", None)
         host["MLFLOW_DISABLE_TELEMETRY"] = "true"
         try:
             done = subprocess.run(
