@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -33,11 +32,6 @@ CREDENTIALS = {  # what a repository holds as secrets (the server below has no a
 }
 
 
-def git(project: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True)
-    return done.stdout
-
-
 def bake(tmp: Path, answers: dict[str, str] | None = None) -> tuple[Path, str]:
     """A bake, and where its git remote (a bare repository) will be."""
     baked = cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp), extra_context=answers)
@@ -47,9 +41,9 @@ def bake(tmp: Path, answers: dict[str, str] | None = None) -> tuple[Path, str]:
 def publish(project: Path, remote: str) -> None:
     """Commit what a user commits after `make setup` (uv.lock) and `make run` (dvc.lock, the
     metrics and plots), and push it to the project's git remote."""
-    git(project, "add", "-A")
-    git(project, "commit", "--quiet", "-m", "Lock, pipeline outputs and metrics")
-    git(project, "clone", "--quiet", "--bare", str(project), remote)
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "--quiet", "-m", "Lock, pipeline outputs and metrics")
+    sh(project, "git", "clone", "--quiet", "--bare", str(project), remote)
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +71,14 @@ def test_ci_on_a_push_and_on_a_pull_request(origin: tuple[Path, str], tmp_path: 
 
     # A pull request that changes a parameter: its summary compares the run with main's.
     branch = tmp_path / "branch"
-    git(tmp_path, "clone", "--quiet", remote, str(branch))
-    git(branch, "switch", "--quiet", "-c", "deeper-trees")
+    sh(tmp_path, "git", "clone", "--quiet", remote, str(branch))
+    sh(branch, "git", "switch", "--quiet", "-c", "deeper-trees")
     for name in ("params.yaml", "conf/model/xgboost.yaml"):
         text = (branch / name).read_text()
         assert text.count("max_depth: 4") == 1, name
         (branch / name).write_text(text.replace("max_depth: 4", "max_depth: 6"))
-    git(branch, "commit", "--quiet", "-am", "Deeper trees")
-    git(branch, "push", "--quiet", "origin", "deeper-trees")
+    sh(branch, "git", "commit", "--quiet", "-am", "Deeper trees")
+    sh(branch, "git", "push", "--quiet", "origin", "deeper-trees")
     runner = Runner.clone(remote, tmp_path / "pr", branch="deeper-trees")
     event = {
         "number": 1,

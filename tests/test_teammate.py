@@ -23,10 +23,6 @@ pytestmark = pytest.mark.slow
 PACKAGE = DEFAULT_SLUG.replace("-", "_")
 
 
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-
 def api(topology: dict, path: str, body: dict | None = None, **query: str) -> dict:
     """The team server's REST API as its administrator (a POST when there is a body)."""
     url = f"{topology['uri']}/api/2.0/mlflow/{path}?{urllib.parse.urlencode(query)}"
@@ -82,14 +78,14 @@ def test_a_second_teammate_reaches_the_same_data_and_experiment(tmp_path: Path) 
         env = {**project_env(alice), "ACCESS_PASSWORD": "bob-password"}
         sh(alice, *access, "--role", "trainer", env=env)
         assert f"models:/{DEFAULT_SLUG}/1 (alias @challenger)" in sh(alice, "make", "run")
-        git(alice, "add", "-A")
-        git(alice, "commit", "-m", "Team remote, lock, first run")
+        sh(alice, "git", "add", "-A")
+        sh(alice, "git", "commit", "-m", "Team remote, lock, first run")
         origin = tmp_path / "origin.git"
-        git(tmp_path, "clone", "--bare", str(alice), str(origin))
+        sh(tmp_path, "git", "clone", "--bare", str(alice), str(origin))
 
         # Bob: a clone and his own .env, nothing else.
         bob = tmp_path / "bob" / DEFAULT_SLUG
-        git(tmp_path, "clone", str(origin), str(bob))
+        sh(tmp_path, "git", "clone", str(origin), str(bob))
         assert not (bob / RAW).exists() and not (bob / ".env").exists()
         (bob / ".env").write_text(dot_env(topology, "bob", "bob-password"))
         out = sh(bob, "make", "setup")
@@ -119,11 +115,11 @@ def test_a_git_url_bakes_what_a_local_path_bakes(tmp_path: Path) -> None:
     snapshot = tmp_path / "ml-template"
     ignored = shutil.ignore_patterns(".git", ".venv", "build", "node_modules", "__pycache__")
     shutil.copytree(TEMPLATE, snapshot, ignore=ignored)
-    git(snapshot, "init", "--quiet")
-    git(snapshot, "add", "-A")
-    git(snapshot, "commit", "--quiet", "-m", "template")
+    sh(snapshot, "git", "init", "--quiet")
+    sh(snapshot, "git", "add", "-A")
+    sh(snapshot, "git", "commit", "--quiet", "-m", "template")
     remote = tmp_path / "ml-template.git"
-    git(tmp_path, "clone", "--quiet", "--bare", str(snapshot), str(remote))
+    sh(tmp_path, "git", "clone", "--quiet", "--bare", str(snapshot), str(remote))
     config = tmp_path / "cookiecutter.yaml"  # clones go here, not to ~/.cookiecutters
     config.write_text(f"cookiecutters_dir: {tmp_path / 'clones'}\nreplay_dir: {tmp_path}\n")
     bakes = [

@@ -51,11 +51,11 @@ def _mlflow_run(cfg: Config) -> Check:
     makes the project's on the embedded store; `make mlflow-run` needs none of this."""
     name = cfg.tracking.experiment_name
     exported = {
-        setting: os.environ[setting]
+        setting
         for setting in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")
         if environment.origin(setting) == "environment"
     }
-    chosen = exported.get("MLFLOW_EXPERIMENT_NAME")
+    chosen = os.environ["MLFLOW_EXPERIMENT_NAME"] if "MLFLOW_EXPERIMENT_NAME" in exported else None
     if chosen is not None and chosen != name:
         fix = f"export MLFLOW_EXPERIMENT_NAME={name} (or unset it)"
         return Check("mlflow run", False, f"MLFLOW_EXPERIMENT_NAME is {chosen!r}", fix)

@@ -111,15 +111,16 @@ def _initialise_sqlite(cfg: Config, uri: str) -> None:
     with database.with_name(f"{database.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            home = artifact_location(cfg, uri)
             if not database.exists():
-                SqlAlchemyStore(uri, artifact_location(cfg, uri))  # tables, experiment 0
+                SqlAlchemyStore(uri, home)  # tables, experiment 0
             client = MlflowClient()
             client.search_experiments(max_results=1)  # opens the store: migrations
             # Decided by what the store holds, so a start interrupted before it is finished
             # the next time: experiment 0 made under our artifacts, no project experiment.
             first = client.get_experiment(DEFAULT_EXPERIMENT_ID)
             name = cfg.tracking.experiment_name
-            ours = _inside(first.artifact_location, artifact_location(cfg, uri) or "")
+            ours = home is not None and _inside(first.artifact_location, home)
             if first.name == "Default" and ours and client.get_experiment_by_name(name) is None:
                 client.rename_experiment(DEFAULT_EXPERIMENT_ID, name)
         finally:
@@ -261,7 +262,7 @@ def check_attached(cfg: Config, run_id: str, uri: str) -> None:
             f"{name!r}: export MLFLOW_EXPERIMENT_NAME={name} (or pass --experiment-name {name})."
         )
     store = artifact_location(cfg, uri)
-    if store and not run.info.artifact_uri.startswith(store):
+    if store and not _inside(run.info.artifact_uri, store):
         raise TrackingError(
             f"run artifacts would go to {run.info.artifact_uri}, outside the project's artifact "
             f"store {store}: the experiment was created by `mlflow run`. Create experiments with "
