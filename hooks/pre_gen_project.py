@@ -11,6 +11,9 @@ from pathlib import Path
 
 # Rendered by cookiecutter; tests import this module unrendered and call validate() directly.
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
+# The answers as given, before cookiecutter rendered them (cookiecutter.json with the command
+# line's and the user config's values): an expression there reaches ANSWERS_JSON evaluated.
+GIVEN_JSON = r"""{{ _cookiecutter | default({}) | tojson }}"""
 
 MIN_PYTHON = (3, 11)
 MAX_PYTHON = (3, 13)
@@ -35,6 +38,8 @@ SLUG_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 MODEL_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
+# Jinja's openers, spelled apart: this file is itself rendered by Jinja.
+JINJA_OPENERS = tuple("{" + second for second in ("{", "%", "#"))
 S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 
 
@@ -85,9 +90,36 @@ def _importable(package: str) -> str | None:
     return spec.origin or "a namespace package"
 
 
-def validate(answers: dict[str, str]) -> list[str]:
-    """Return one message per invalid answer (empty when every answer is valid)."""
-    errors: list[str] = []
+def _jinja(value: object) -> bool:
+    return isinstance(value, str) and any(opener in value for opener in JINJA_OPENERS)
+
+
+def _templated(
+    answers: dict[str, str], given: dict[str, object], defaults: dict[str, object]
+) -> list[str]:
+    """Answers holding Jinja syntax: typed at a prompt it would reach the files as is; given on
+    the command line or in a config file cookiecutter evaluates it (only the template's own
+    defaults are templates)."""
+    fields = {k for k, v in answers.items() if _jinja(v)}
+    fields |= {k for k, v in given.items() if _jinja(v) and v != defaults.get(k)}
+    return [
+        f"{field} {answers[field] if _jinja(answers.get(field)) else given[field]!r} contains "
+        "Jinja template syntax, which cookiecutter would evaluate: give the value itself."
+        for field in sorted(fields)
+        if not field.startswith("_")
+    ]
+
+
+def validate(
+    answers: dict[str, str],
+    given: dict[str, object] | None = None,
+    defaults: dict[str, object] | None = None,
+) -> list[str]:
+    """Return one message per invalid answer (empty when every answer is valid). `given`: the
+    answers before rendering; `defaults`: cookiecutter.json."""
+    errors = _templated(answers, given or {}, defaults or {})
+    if errors:
+        return errors  # the rendered values are not what the user meant: judge nothing else
     for field in ("project_name", "description", "author"):
         errors += _single_line(field, answers[field])
 
@@ -136,7 +168,10 @@ def validate(answers: dict[str, str]) -> list[str]:
 
 
 def main() -> int:
-    errors = validate(json.loads(ANSWERS_JSON))
+    answers = json.loads(ANSWERS_JSON)
+    template = Path(answers.get("_repo_dir", "")) / "cookiecutter.json"
+    defaults = json.loads(template.read_text()) if template.is_file() else {}
+    errors = validate(answers, json.loads(GIVEN_JSON), defaults)
     for message in errors:
         print(f"ERROR: {message}", file=sys.stderr)
     return 1 if errors else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -93,6 +94,18 @@ def test_each_invalid_answer_is_refused_naming_field_and_rule(
     assert rule in message
 
 
+def test_jinja_in_an_answer_is_refused_as_typed_or_as_given() -> None:
+    defaults = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    typed = errors_for(project_name="{{ 7*7 }}")  # a prompt's answer reaches the hook raw
+    given = pre_gen.validate({**VALID, "description": "49"}, {"description": "{# x #}"}, defaults)
+    for (message,), field, value in ((typed, "project_name", "{{ 7*7 }}"),
+                                     (given, "description", "{# x #}")):  # fmt: skip
+        assert message.startswith(f"{field} {value!r} contains Jinja template syntax")
+    # The template's own templated defaults are no answer of the user's.
+    given_defaults = {k: v for k, v in defaults.items() if not k.startswith("_")}
+    assert pre_gen.validate(VALID, given_defaults, defaults) == []
+
+
 @pytest.mark.parametrize(
     ("url", "valid"),
     [
@@ -124,6 +137,8 @@ def test_versions_compare_numerically() -> None:
         {"project_slug": "very-" * 40 + "long"},  # refused for itself, not its derived names
         {"package_name": "test"},
         {"dvc_remote_url": "s3://bucket/storage"},  # an s3 URL for the local remote
+        {"project_name": "{{ 7*7 }}"},  # cookiecutter renders it to 49 before the hook runs
+        {"author": "{% if true %}x{% endif %}"},
     ],
 )
 def test_refusal_happens_before_anything_is_written(tmp_path: Path, changes, capfd) -> None:
