@@ -94,14 +94,13 @@ def _jinja(value: object) -> bool:
     return isinstance(value, str) and any(opener in value for opener in JINJA_OPENERS)
 
 
-def _templated(
-    answers: dict[str, str], given: dict[str, object], defaults: dict[str, object]
-) -> list[str]:
-    """Answers holding Jinja syntax: typed at a prompt it would reach the files as is; given on
-    the command line or in a config file cookiecutter evaluates it (only the template's own
-    defaults are templates)."""
+def _templated(answers: dict[str, str], given: dict[str, object]) -> list[str]:
+    """Answers holding Jinja syntax. Typed at a prompt, it would reach the files as it is;
+    given on the command line or in a config file, cookiecutter evaluates it first. A value
+    given as a template over other answers (`cookiecutter.<name>`, as the template's own
+    defaults are) is one; anything else is taken for a literal value gone wrong."""
     fields = {k for k, v in answers.items() if _jinja(v)}
-    fields |= {k for k, v in given.items() if _jinja(v) and v != defaults.get(k)}
+    fields |= {k for k, v in given.items() if _jinja(v) and "cookiecutter." not in str(v)}
     return [
         f"{field} {answers[field] if _jinja(answers.get(field)) else given[field]!r} contains "
         "Jinja template syntax, which cookiecutter would evaluate: give the value itself."
@@ -110,14 +109,10 @@ def _templated(
     ]
 
 
-def validate(
-    answers: dict[str, str],
-    given: dict[str, object] | None = None,
-    defaults: dict[str, object] | None = None,
-) -> list[str]:
+def validate(answers: dict[str, str], given: dict[str, object] | None = None) -> list[str]:
     """Return one message per invalid answer (empty when every answer is valid). `given`: the
-    answers before rendering; `defaults`: cookiecutter.json."""
-    errors = _templated(answers, given or {}, defaults or {})
+    answers before cookiecutter rendered them."""
+    errors = _templated(answers, given or {})
     if errors:
         return errors  # the rendered values are not what the user meant: judge nothing else
     for field in ("project_name", "description", "author"):
@@ -168,10 +163,7 @@ def validate(
 
 
 def main() -> int:
-    answers = json.loads(ANSWERS_JSON)
-    template = Path(answers.get("_repo_dir", "")) / "cookiecutter.json"
-    defaults = json.loads(template.read_text()) if template.is_file() else {}
-    errors = validate(answers, json.loads(GIVEN_JSON), defaults)
+    errors = validate(json.loads(ANSWERS_JSON), json.loads(GIVEN_JSON))
     for message in errors:
         print(f"ERROR: {message}", file=sys.stderr)
     return 1 if errors else 0

@@ -97,13 +97,15 @@ def test_each_invalid_answer_is_refused_naming_field_and_rule(
 def test_jinja_in_an_answer_is_refused_as_typed_or_as_given() -> None:
     defaults = json.loads((TEMPLATE / "cookiecutter.json").read_text())
     typed = errors_for(project_name="{{ 7*7 }}")  # a prompt's answer reaches the hook raw
-    given = pre_gen.validate({**VALID, "description": "49"}, {"description": "{# x #}"}, defaults)
+    given = pre_gen.validate({**VALID, "description": "49"}, {"description": "{# x #}"})
     for (message,), field, value in ((typed, "project_name", "{{ 7*7 }}"),
                                      (given, "description", "{# x #}")):  # fmt: skip
         assert message.startswith(f"{field} {value!r} contains Jinja template syntax")
-    # The template's own templated defaults are no answer of the user's.
-    given_defaults = {k: v for k, v in defaults.items() if not k.startswith("_")}
-    assert pre_gen.validate(VALID, given_defaults, defaults) == []
+    # The template's own defaults are templates over other answers, and so may a user's be.
+    given = {k: v for k, v in defaults.items() if not k.startswith("_")}
+    assert pre_gen.validate(VALID, given) == []
+    slug = "{{ cookiecutter.project_name | slugify }}-v2"
+    assert pre_gen.validate(VALID, {**given, "project_slug": slug}) == []
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,7 @@ class DataConfig:
     test_size: float
     valid_size: float
     min_rows: int
+    missing_values: str = "refuse"  # gaps in features: refuse | allow (the model handles them)
     synthetic: SyntheticConfig | None = None  # generate the raw data instead of tracking it
 
     def __post_init__(self) -> None:
@@ -71,6 +72,10 @@ class DataConfig:
         check(self.test_size + self.valid_size < 1, "data.test_size + data.valid_size must be < 1")
         check(len(self.features) > 0, "data.features must list at least one column")
         check(self.target not in self.features, "data.target must not be one of data.features")
+        check(
+            self.missing_values in ("refuse", "allow"),
+            "data.missing_values must be refuse or allow",
+        )
         if self.synthetic:
             check(self.synthetic.n_rows >= 1, "data.synthetic.n_rows must be >= 1")
             check(self.synthetic.partition_rows >= 1, "data.synthetic.partition_rows must be >= 1")

@@ -11,7 +11,9 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -137,27 +139,70 @@ def missing_raw(path: Path) -> DataError:
     return DataError(f"{path} is missing: run `make data` (dvc pull, or generate synthetic data).")
 
 
-def check_schema(
-    frame: pd.DataFrame, cfg: DataConfig, source: str, min_rows: int | None = None
-) -> None:
-    """Refuse schema drift: missing or unexpected columns, non-numeric features, a bad target."""
+@dataclass(frozen=True)
+class Profile:
+    """What the data checks look at: row count, column types, missing values per column, and
+    target values other than 0/1 (one pass over the data)."""
+
+    rows: int
+    dtypes: dict[str, Any]
+    missing: dict[str, int]
+    bad_labels: int
+
+
+def profile(frame: pd.DataFrame, target: str) -> Profile:
+    labels = frame[target] if target in frame.columns else pd.Series([], dtype="int8")
+    return Profile(
+        rows=len(frame),
+        dtypes=dict(frame.dtypes),
+        missing={str(k): int(v) for k, v in frame.isna().sum().items()},
+        bad_labels=int((~labels.isin([0, 1]) & labels.notna()).sum()),
+    )
+
+
+def check_profile(seen: Profile, cfg: DataConfig, source: str, min_rows: int | None = None) -> None:
+    """Refuse what the model must not train on, the first problem first: too few rows, then
+    schema drift (missing or unexpected columns, non-numeric features), then the values (a
+    gap or a label other than 0/1 in the target, gaps in features under data.missing_values)."""
+    if seen.rows == 0 or (min_rows is not None and seen.rows < min_rows):
+        least = f"data.min_rows is {min_rows}" if min_rows else "the splits must not be empty"
+        raise DataError(f"{source} has {seen.rows} data rows; {least}.")
+    check_columns(seen.dtypes, cfg, source)
+    if seen.missing.get(cfg.target):
+        raise DataError(
+            f"{source}: target column {cfg.target!r} has {seen.missing[cfg.target]} missing values."
+        )
+    if seen.bad_labels:
+        raise DataError(
+            f"{source}: target {cfg.target!r} must be binary 0/1 ({seen.bad_labels} rows are not)."
+        )
+    gaps = {c: seen.missing[c] for c in cfg.features if seen.missing.get(c)}
+    if gaps and cfg.missing_values == "refuse":
+        raise DataError(
+            f"{source}: missing values in features {gaps}: fill or drop them, or set "
+            "data.missing_values=allow for a model kind that handles them."
+        )
+
+
+def check_columns(dtypes: dict[str, Any], cfg: DataConfig, source: str) -> None:
+    """Schema drift: missing or unexpected columns, non-numeric features."""
     expected = [*cfg.features, cfg.target]
-    missing = [column for column in expected if column not in frame.columns]
-    unexpected = [column for column in frame.columns if column not in expected]
+    missing = [column for column in expected if column not in dtypes]
+    unexpected = [column for column in dtypes if column not in expected]
     if missing or unexpected:
         raise DataError(
             f"{source} does not match data.features/data.target: "
             f"missing columns {missing}, unexpected columns {unexpected}. "
             "Update conf/data/ if the schema changed on purpose."
         )
-    non_numeric = [c for c in cfg.features if not pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = pd.api.types.is_numeric_dtype
+    non_numeric = [c for c in cfg.features if not numeric(dtypes[c])]
     if non_numeric:
         raise DataError(f"{source}: feature columns must be numeric, got {non_numeric}.")
-    target = frame[cfg.target]
-    if target.isna().any():
-        raise DataError(f"{source}: target column {cfg.target!r} has missing values.")
-    if set(target.unique()) - {0, 1}:
-        labels = sorted(target.unique().tolist())
-        raise DataError(f"{source}: target {cfg.target!r} must be binary 0/1, got {labels}.")
-    if min_rows is not None and len(frame) < min_rows:
-        raise DataError(f"{source} has {len(frame)} rows; data.min_rows is {min_rows}.")
+
+
+def check_schema(
+    frame: pd.DataFrame, cfg: DataConfig, source: str, min_rows: int | None = None
+) -> None:
+    """The data checks (check_profile) on a pandas frame."""
+    check_profile(profile(frame, cfg.target), cfg, source, min_rows)

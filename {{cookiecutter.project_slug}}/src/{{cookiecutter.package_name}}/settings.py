@@ -45,6 +45,12 @@ def from_container(cfg: DictConfig | dict[str, Any]) -> Config:
         raw=raw,
     )
     backends.backend_for(config)  # a backend that cannot train this model is refused now
+    spec = models.spec(config.model)
+    check(
+        config.data.missing_values == "refuse" or spec.handles_missing,
+        f"data.missing_values=allow needs a model kind that handles missing values; "
+        f"{spec.name} does not (fill them, or choose another model)",
+    )
     return config
 
 

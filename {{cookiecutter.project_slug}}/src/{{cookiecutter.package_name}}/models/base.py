@@ -67,12 +67,14 @@ def inside(folder: Path, name: object) -> Path:
 class ModelSpec(ABC, Generic[P]):
     """One model kind. `name` is its `model.kind` (conf/model/<name>.yaml), `params` the
     schema of that file, `flavor` the MLflow flavor module that logs it (mlflow.<flavor>),
-    `requirements` the only distributions its logged environment may name."""
+    `requirements` the only distributions its logged environment may name, `handles_missing`
+    whether it trains on features with missing values (data.missing_values=allow)."""
 
     name: ClassVar[str]
     params: ClassVar[type[ModelParams]]
     flavor: ClassVar[str]
     requirements: ClassVar[frozenset[str]]
+    handles_missing: ClassVar[bool] = False
 
     def check(self, params: P) -> None:
         """Refuse what this machine cannot run, before any run starts (default: nothing)."""
