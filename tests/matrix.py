@@ -33,7 +33,7 @@ PACKAGE = "tumor_classifier"
 # Files in every bake, and the files each option value adds (paths in the baked project).
 COMMON_PACKAGE = [
     "__init__.py", "access.py", "cli.py", "commands.py", "config.py", "data.py", "doctor.py",
-    "environment.py", "errors.py", "job.py", "metrics.py", "plots.py", "promotion.py",
+    "environment.py", "errors.py", "inputs.py", "job.py", "metrics.py", "plots.py", "promotion.py",
     "registry.py", "report.py", "retention.py", "serving.py", "settings.py", "steps.py",
     "sweep.py", "tune.py", "validation.py", "backends/__init__.py", "backends/base.py",
     "backends/local.py", "models/__init__.py", "models/base.py", "models/logistic_regression.py",
@@ -51,7 +51,7 @@ COMMON = {
     "data/raw/.gitignore", "data/raw/breast_cancer.csv.dvc", "dvc.yaml", "models/.gitignore",
     "params.yaml", "pyproject.toml", "python_env.yaml", "tests/conftest.py", "tests/test_cli.py",
     "tests/test_config.py",
-    "tests/test_data.py", "tests/test_extending.py", "tests/test_pipeline.py",
+    "tests/test_data.py", "tests/test_extending.py", "tests/test_inputs.py", "tests/test_pipeline.py",
     "tests/test_promotion.py", "tests/test_retention.py", "tests/test_serving.py",
     "tests/test_spool.py", "tests/test_stages.py", "tests/test_sweep.py", "tests/test_tasks.py",
     "tests/test_tracking.py", "tests/test_untrusted_models.py",

@@ -8,6 +8,7 @@ made with the Python that runs this file; uv itself is installed into .uv/ (pinn
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -125,7 +126,17 @@ def data(args: list[str]) -> None:
 
 @task("the pipeline: prepare -> train -> evaluate -> registered model (dvc repro)")
 def run(args: list[str]) -> None:
+    cli("check")  # before DVC rewrites a .dvc pointer or removes outputs
     sh(BIN / "dvc", "repro", *args)
+
+
+@task('an experiment: dvc exp run (ARGS="-S model.max_depth=6"), its overrides checked first')
+def exp(args: list[str]) -> None:
+    pairs = itertools.pairwise(args)
+    overrides = [value for flag, value in pairs if flag in ("-S", "--set-param")]
+    overrides += [a.split("=", 1)[1] for a in args if a.startswith("--set-param=")]
+    cli("check", *(o.removeprefix("params.yaml:") for o in overrides))  # before DVC writes
+    sh(BIN / "dvc", "exp", "run", *args)
 
 
 @task("`mlflow run .` (ARGS: its options) with the project's experiment and .env", "mlflow-run")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
-from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, ConfigError, compose, flatten
@@ -13,12 +14,12 @@ from {{ cookiecutter.package_name }}.models.logistic_regression import LogisticR
 {%- if cookiecutter.model_library == "xgboost" %}
 from {{ cookiecutter.package_name }}.models.xgboost import XGBoostParams
 {%- endif %}
-from {{ cookiecutter.package_name }}.settings import from_container, load_params
+from {{ cookiecutter.package_name }}.settings import composed, from_container, load_params
 
 
 def test_params_yaml_is_the_composition_of_conf() -> None:
-    composed = OmegaConf.to_container(compose(), resolve=True)
-    assert yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text()) == composed
+    expected = OmegaConf.to_container(compose(), resolve=True)
+    assert yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text()) == expected
 
 
 def test_mlproject_defaults_match_conf() -> None:
@@ -70,9 +71,21 @@ def test_bad_values_name_the_key(override: str, message: str) -> None:
         from_container(compose([override]))
 
 
-def test_unknown_key_is_refused_by_hydra() -> None:
-    with pytest.raises(ConfigCompositionException, match=r"model\.max_iters"):
-        compose(["model.max_iters=3"])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.max_iters=3", "unknown key model.max_iters"),  # Hydra's "use +" is no fix
+        ("+model.max_iters=3", "unknown key model.max_iters"),  # the schema refuses it too
+        ("+data.featurs=[a]", "unknown key data.featurs: did you mean data.features?"),
+        ("+seeed=1", "unknown key seeed: did you mean seed?"),
+        ("modl=x", "unknown key modl: did you mean model?"),
+        ("model=nope", "Could not find 'model/nope'; the choices: "),
+    ],
+)
+def test_a_typo_is_refused_with_the_likeliest_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
+        composed([override])
+    assert "\n" not in str(refused.value)
 
 
 def test_mlflow_run_extra_params_become_overrides() -> None:

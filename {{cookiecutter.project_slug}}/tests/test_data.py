@@ -85,7 +85,7 @@ def test_missing_feature_values_pass_when_allowed(workspace: Path) -> None:
 def test_allowing_missing_values_needs_a_model_kind_that_handles_them() -> None:
     with pytest.raises(ConfigError, match="logistic_regression does not"):
         composed(["data.missing_values=allow", "model=logistic_regression"])
-    with pytest.raises(ConfigError, match="data.missing_values must be refuse or allow"):
+    with pytest.raises(ConfigError, match="missing_values must be refuse or allow"):
         composed(["data.missing_values=skip"])
 
 

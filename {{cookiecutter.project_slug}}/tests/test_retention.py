@@ -3,6 +3,9 @@ version), then `mlflow gc` purges deleted runs with their artifacts."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -10,10 +13,12 @@ import mlflow
 import pytest
 from conftest import background, free_port, mlflow_server
 from mlflow import MlflowClient
+from mlflow.entities import ViewType
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.retention import DAY_MS
 from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.tracking.run import HOST_TAG, PID_TAG
 
 pytestmark = pytest.mark.e2e
 
@@ -91,3 +96,42 @@ def test_gc_on_a_tracking_server_leaves_the_purge_to_its_administrator(
             f"--tracking-uri {uri}" in out
         )
         assert "purged" not in out
+
+
+def test_stale_running_runs_are_listed_then_ended_as_killed(workspace: Path, capsys) -> None:
+    """A RUNNING run whose process is gone (a crash, `kill -9`): `doctor` names it, `gc` says it
+    would end it, `gc --apply` ends it KILLED; a live one and a recent untagged one stay."""
+    assert main(["init-tracking"]) == 0
+    cfg = load_params()
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment_name).experiment_id
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    here = socket.gethostname()
+    crashed = client.create_run(experiment, tags={HOST_TAG: here, PID_TAG: str(gone.pid)})
+    alive = client.create_run(experiment, tags={HOST_TAG: here, PID_TAG: str(os.getpid())})
+    hours = cfg.tracking.retention.stale_running_hours
+    old = int(time.time() * 1000 - (hours + 1) * 3_600_000)
+    elsewhere = client.create_run(experiment, start_time=old)
+    recent = client.create_run(experiment)
+    capsys.readouterr()
+
+    assert main(["doctor"]) == 1
+    report = capsys.readouterr().out
+    assert "stale runs" in report and "2 RUNNING run(s)" in report, report
+    assert main(["gc"]) == 0
+    preview = capsys.readouterr().out
+    assert f"would end RUNNING run {crashed.info.run_name} as KILLED (its process" in preview
+    assert f"{elsewhere.info.run_name} as KILLED (started more than" in preview
+    assert main(["gc", "--apply"]) == 0
+    status = {run.info.run_id: client.get_run(run.info.run_id).info.status
+              for run in (crashed, alive, elsewhere, recent)}  # fmt: skip
+    assert status == {
+        crashed.info.run_id: "KILLED", alive.info.run_id: "RUNNING",
+        elsewhere.info.run_id: "KILLED", recent.info.run_id: "RUNNING",
+    }  # fmt: skip
+    # doctor's own probe run (deleted after the check) was ended, not left RUNNING.
+    probes = client.search_runs(
+        [experiment], "tags.run_type = 'doctor'", run_view_type=ViewType.ALL
+    )
+    assert probes and {run.info.status for run in probes} == {"FINISHED"}

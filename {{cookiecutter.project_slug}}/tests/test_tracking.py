@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -203,3 +205,52 @@ def test_mlflow_run_task_takes_the_server_from_dot_env(
         assert client.search_runs(["0"]) == []  # nothing in Default
         version = client.get_model_version_by_alias(CFG.registry.model_name, CFG.registry.alias)
         assert version.run_id == runs[0].info.run_id
+
+
+SIGTERM_DURING_A_RUN = """
+import os, signal, sys, time
+from {{ cookiecutter.package_name }}.commands import run_command
+from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.tracking.run import start_run
+from {{ cookiecutter.package_name }}.tracking.store import connect
+
+def job():
+    cfg = load_params()
+    with start_run(cfg, connect(cfg), "sigterm") as run:
+        print(run.run_id, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)  # what `kill`, a CI cancel or a scheduler sends
+        time.sleep(30)
+    return 0
+
+sys.exit(run_command(job))
+"""
+
+
+def test_sigterm_ends_the_run_as_killed(workspace: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SIGTERM_DURING_A_RUN], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 143, done.stderr[-3000:]
+    assert "error: terminated (SIGTERM)" in done.stderr
+    run_id = done.stdout.split()[-1]
+    assert MlflowClient().get_run(run_id).info.status == "KILLED"
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("nonsense://x", "has the unknown scheme 'nonsense'"),
+        ("sqlite:///{garbage}", "cannot be opened as an MLflow store (file is not a database)"),
+    ],
+)
+def test_a_bad_tracking_store_is_one_line_naming_it(
+    workspace: Path, uri: str, message: str, monkeypatch, capsys
+) -> None:
+    garbage = workspace / "not-a-store.db"
+    garbage.write_text("these bytes are no sqlite database\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri.format(garbage=garbage))
+    assert main(["gc"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and message in line
+    if "sqlite" in uri:
+        assert str(garbage) in line

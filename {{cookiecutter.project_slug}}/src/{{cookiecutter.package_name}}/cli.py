@@ -18,6 +18,7 @@ from . import (
     access,
     doctor,
     environment,
+    inputs,
     job,
     promotion,
     registry,
@@ -58,6 +59,17 @@ def _data(options: argparse.Namespace) -> int:
     cfg = composed(options.overrides) if options.overrides else load_params()
     print(fetch(cfg.data))
     return 0
+
+
+def _check(options: argparse.Namespace) -> int:
+    print(inputs.check_inputs(options.overrides))
+    return 0
+
+
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides, sweeps too (default: params.yaml as it is)"
+    )
 
 
 def _init_tracking(options: argparse.Namespace) -> int:
@@ -134,7 +146,10 @@ def _rollback(options: argparse.Namespace) -> int:
 def _predict(options: argparse.Namespace) -> int:
     cfg = load_params()
     connect(cfg)
-    uri = options.model_uri or f"models:/{_name(options)}@{cfg.registry.champion_alias}"
+    name = _name(options)
+    if not options.model_uri:
+        registry.resolve(name, cfg.registry.champion_alias)  # none yet: say how to get one
+    uri = options.model_uri or f"models:/{name}@{cfg.registry.champion_alias}"
     rows = serving.predict_csv(uri, options.input, options.output)
     print(f"Scored {rows} rows of {options.input} with {uri} -> {options.output}")
     return 0
@@ -234,6 +249,11 @@ COMMANDS: dict[str, Command] = {
     ),
     "data": Command(
         "dvc pull the raw data, or materialise and push it, or generate it", _data, _data_arguments
+    ),
+    "check": Command(
+        "check the configuration and the raw data before DVC writes (make run, make exp)",
+        _check,
+        _check_arguments,
     ),
     "init-tracking": Command("create the project's MLflow experiment", _init_tracking),
     "doctor": Command("check tracking server, auth, artifacts, DVC remote, git", _doctor),

@@ -4,6 +4,7 @@ user error: one line, exit code 2."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,10 +33,23 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (*found, mlflow_errors.MlflowException) if mlflow_errors else found
 
 
+class Terminated(BaseException):
+    """SIGTERM: the command stops as Ctrl-C would stop it (a run in progress ends KILLED)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def run_command(action: Callable[[], int]) -> int:
-    """Run a command; a user error prints `error: <message>` and exits 2."""
+    """Run a command; a user error prints `error: <message>` and exits 2; SIGTERM ends it
+    through the same clean-up as an error, and exits 143."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return action()
+    except Terminated:
+        print("error: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Exception as err:
         if not isinstance(err, user_errors()):
             raise

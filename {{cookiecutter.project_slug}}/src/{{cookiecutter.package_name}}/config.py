@@ -7,13 +7,15 @@ read. The `model` and `compute` sections are typed by their kind's own class (`m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from .errors import ProjectError
 
@@ -103,10 +105,12 @@ class ComputeParams:
 class RetentionConfig:
     failed_run_days: float
     purge_after_days: float
+    stale_running_hours: float = 24.0  # a RUNNING run from elsewhere, this old, is stale
 
     def __post_init__(self) -> None:
         check(self.failed_run_days >= 0, "tracking.retention.failed_run_days must be >= 0")
         check(self.purge_after_days >= 0, "tracking.retention.purge_after_days must be >= 0")
+        check(self.stale_running_hours > 0, "tracking.retention.stale_running_hours must be > 0")
 
 
 @dataclass
@@ -192,6 +196,14 @@ class Config:
     raw: dict[str, Any]  # the composed configuration as plain data, for logging
 
 
+def unknown_key(full_key: str, known: Iterable[str]) -> ConfigError:
+    """A key no schema has, with the closest known one (a typo's likeliest fix)."""
+    parent, _, name = full_key.rpartition(".")
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"did you mean {'.'.join(filter(None, [parent, close[0]]))}?" if close else ""
+    return ConfigError(f"unknown key {full_key}: {hint or 'no such setting in conf/'}")
+
+
 def typed(schema: type, node: Any, key: str) -> Any:
     """`node` as an instance of the dataclass `schema`; a ConfigError names `key` and the rule."""
     try:
@@ -199,6 +211,9 @@ def typed(schema: type, node: Any, key: str) -> Any:
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
         full_key = f"{key}.{err.full_key}" if getattr(err, "full_key", None) else key
+        owner = getattr(err, "object_type", None)
+        if isinstance(err, ConfigKeyError) and owner and dataclasses.is_dataclass(owner):
+            raise unknown_key(full_key, (f.name for f in dataclasses.fields(owner))) from err
         reason = str(getattr(err, "msg", err)).splitlines()[0]
         raise ConfigError(f"invalid {full_key}: {reason}") from err
 
@@ -218,13 +233,41 @@ def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     return to_plain(OmegaConf.load(path))
 
 
+def _one_line(message: str) -> str:
+    """Hydra's composition error on one line: its first, and the options it lists."""
+    first, *rest = message.splitlines()
+    listed = next((i for i, line in enumerate(rest) if line.startswith("Available options")), None)
+    options = []
+    for line in rest[listed + 1 :] if listed is not None else []:
+        if not line.startswith("\t"):
+            break
+        options.append(line.strip())
+    return f"{first}; the choices: {', '.join(options)}" if options else first
+
+
 def compose(overrides: list[str] | None = None) -> DictConfig:
     """Compose conf/ with Hydra overrides, exactly as `dvc exp run -S` does."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.errors import ConfigCompositionException
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=overrides or [])
+        try:
+            return hydra_compose(config_name="config", overrides=overrides or [])
+        except ConfigCompositionException as err:
+            full_key = getattr(err.__cause__, "full_key", None)
+            if (
+                not isinstance(err.__cause__, (ConfigKeyError, ConfigAttributeError))
+                or not full_key
+            ):
+                raise ConfigError(_one_line(str(err))) from err
+            # Hydra would suggest appending the key (+key=value): a typo is likelier.
+            base = hydra_compose(config_name="config")
+            parent = (
+                OmegaConf.select(base, full_key.rpartition(".")[0]) if "." in full_key else base
+            )
+            known = list(parent.keys()) if isinstance(parent, DictConfig) else []
+            raise unknown_key(full_key, map(str, known)) from err
 
 
 def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, str]:

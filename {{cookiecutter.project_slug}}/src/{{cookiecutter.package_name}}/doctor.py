@@ -16,6 +16,7 @@ from .config import Config
 from .data import dvc
 from .tracking.journal import pending
 from .tracking.lineage import git_status
+from .tracking.run import stale_running_runs
 from .tracking.store import (
     DEFAULT_EXPERIMENT_ID,
     TrackingError,
@@ -111,6 +112,7 @@ def _artifacts(cfg: Config) -> Check:
             if stored != ["doctor.txt"]:
                 raise RuntimeError(f"uploaded doctor.txt, the store lists {stored}")
         finally:
+            client.set_terminated(run.info.run_id, "FINISHED")
             client.delete_run(run.info.run_id)
     except Exception as err:  # any failure here is what the check reports
         return Check(
@@ -181,12 +183,29 @@ def _spooled(cfg: Config) -> Check:
 
 # Each needs the one before it: after the first failure the rest would only echo it.
 # A moved store's artifact locations are checked before the upload writes to the old place.
+def _stale_runs(cfg: Config) -> Check:
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment_name)
+    hours = cfg.tracking.retention.stale_running_hours
+    stale = stale_running_runs(client, experiment.experiment_id, hours) if experiment else []
+    if not stale:
+        return Check("stale runs", True, "no RUNNING run whose process is gone")
+    listed = ", ".join(f"{run.info.run_name} ({reason})" for run, reason in stale[:5])
+    return Check(
+        "stale runs",
+        False,
+        f"{len(stale)} RUNNING run(s) nobody will end: {listed}",
+        "`make gc` lists them, `make gc ARGS=--apply` ends them as KILLED",
+    )
+
+
 TRACKING_CHECKS: tuple[Callable[[Config], Check], ...] = (
     _reachable,
     _authenticated,
     _artifact_locations,
     _artifacts,
     _mlflow_run,
+    _stale_runs,
 )
 
 

@@ -50,7 +50,17 @@ def resolve(name: str, reference: str) -> ModelVersion:
     if VERSION_RE.match(reference):
         return client.get_model_version(name, reference)
     if ALIAS_RE.match(reference):
-        return client.get_model_version_by_alias(name, reference)
+        try:
+            return client.get_model_version_by_alias(name, reference)
+        except MlflowException as err:
+            if "not found" not in err.message:  # sqlite: INVALID_PARAMETER_VALUE, a server: 404
+                raise
+            cli = "python -m {{ cookiecutter.package_name }}.cli"
+            raise RegistryError(
+                f"no version of {name} has the alias @{reference} yet: a training run "
+                f"registers a challenger (`make run`); `{cli} validate --version N`, then "
+                f"`{cli} promote --version N` makes version N the champion."
+            ) from err
     raise RegistryError(
         f"model reference {reference!r} is neither a version number nor an alias name"
     )

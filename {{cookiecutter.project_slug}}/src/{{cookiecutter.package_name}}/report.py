@@ -4,6 +4,7 @@ feature importance behind the plots, and their figures. Written for DVC; logged 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,10 @@ def write(result: Report) -> None:
     """The DVC metrics and plots files."""
     METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
     METRICS_FILE.write_text(json.dumps(result.metrics, indent=2, sort_keys=True) + "\n")
-    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    for folder in (PLOTS_DIR, FIGURES_DIR):  # persisted DVC outputs: replace them all
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
     for name, table in result.tables.items():
         table.to_csv(PLOTS_DIR / f"{name}.csv", index=False)
-    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
     for name, figure in result.figures.items():
         figure.savefig(FIGURES_DIR / f"{name}.png", dpi=100, bbox_inches="tight")

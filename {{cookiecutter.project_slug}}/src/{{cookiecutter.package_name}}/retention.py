@@ -1,4 +1,5 @@
-"""Retention: delete stale failed runs, then purge deleted runs and their artifacts (`mlflow gc`).
+"""Retention: end stale RUNNING runs as KILLED, delete stale failed runs, then purge deleted
+runs and their artifacts (`mlflow gc`).
 
 The policy lives in `conf/tracking/default.yaml` (`tracking.retention`). A run that a registered
 model version comes from is never deleted, whatever its status.
@@ -17,6 +18,7 @@ from mlflow.entities import Run
 
 from .config import Config
 from .errors import ProjectError
+from .tracking.run import search_all, stale_running_runs
 
 DAY_MS = 86_400_000
 
@@ -31,11 +33,7 @@ def stale_failed_runs(client: MlflowClient, experiment_id: str, days: float) -> 
     stale = []
     for status in ("FAILED", "KILLED"):
         query = f"attributes.status = '{status}' AND attributes.end_time < {cutoff}"
-        page = client.search_runs([experiment_id], query)
-        stale += page
-        while page.token:
-            page = client.search_runs([experiment_id], query, page_token=page.token)
-            stale += page
+        stale += search_all(client, experiment_id, query)
     return [
         run for run in stale if not client.search_model_versions(f"run_id = '{run.info.run_id}'")
     ]
@@ -57,6 +55,12 @@ def collect(cfg: Config, uri: str, apply: bool) -> list[str]:
     experiment = client.get_experiment_by_name(cfg.tracking.experiment_name)
     lines = []
     if experiment is not None:
+        hours = policy.stale_running_hours
+        for run, reason in stale_running_runs(client, experiment.experiment_id, hours):
+            if apply:
+                client.set_terminated(run.info.run_id, "KILLED")
+            verb = "ended" if apply else "would end"
+            lines.append(f"{verb} RUNNING run {run.info.run_name} as KILLED ({reason})")
         for run in stale_failed_runs(client, experiment.experiment_id, policy.failed_run_days):
             if apply:
                 client.delete_run(run.info.run_id)

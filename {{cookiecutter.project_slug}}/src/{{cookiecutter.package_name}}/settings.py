@@ -22,6 +22,7 @@ from .config import (
     read_params,
     to_plain,
     typed,
+    unknown_key,
 )
 
 REQUIRED = ("project", "seed", "objective", "compute", "data", "model", "tracking", "registry")
@@ -32,6 +33,8 @@ def from_container(cfg: DictConfig | dict[str, Any]) -> Config:
     raw = to_plain(cfg)
     missing = sorted(set(REQUIRED) - raw.keys())
     check(not missing, f"configuration is missing top-level keys: {missing}")
+    for key in sorted(raw.keys() - set(REQUIRED)):
+        raise unknown_key(str(key), REQUIRED)
     check(isinstance(raw["seed"], int), "seed must be an integer")
     config = Config(
         project=str(raw["project"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ class LocalBackend(Backend[pd.DataFrame]):
 
     def write_splits(self, splits: Splits[pd.DataFrame]) -> None:
         directory = Path(self.data.processed_dir)
-        directory.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(directory, ignore_errors=True)  # a persisted DVC output: replace it all
+        directory.mkdir(parents=True)
         for name in SPLITS:
             getattr(splits, name).to_csv(directory / f"{name}.csv", index=False)
 

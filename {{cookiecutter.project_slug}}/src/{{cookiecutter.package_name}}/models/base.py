@@ -6,6 +6,7 @@ Heavy libraries are imported where they are used, so reading the configuration s
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import shutil
 from abc import ABC, abstractmethod
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from ..config import ModelParams
 from ..errors import ProjectError
@@ -50,6 +52,29 @@ def pinned(*distributions: str) -> list[str]:
     from importlib.metadata import version
 
     return [f"{name}=={version(name)}" for name in distributions]
+
+
+def stable_metadata(folder: Path) -> str:
+    """Make a saved model directory the same bytes for the same model (DVC tracks it): MLflow
+    writes a random model_uuid and the time into MLmodel. The uuid becomes a digest of the
+    other files and the time is dropped (the MLflow run records both). Returns the uuid."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "MLmodel"):
+        digest.update(f"{file.relative_to(folder).as_posix()}\0".encode())
+        digest.update(file.read_bytes())
+    uuid = digest.hexdigest()[:32]
+    mlmodel = folder / "MLmodel"
+    meta = yaml.safe_load(mlmodel.read_text())
+    meta["model_uuid"] = uuid
+    meta.pop("utc_time_created", None)
+    mlmodel.write_text(yaml.safe_dump(meta, default_flow_style=False))
+    return uuid
+
+
+def model_uuid(folder: Path) -> str | None:
+    """The model_uuid a saved model directory's MLmodel holds (None: no model there)."""
+    mlmodel = folder / "MLmodel"
+    return yaml.safe_load(mlmodel.read_text()).get("model_uuid") if mlmodel.is_file() else None
 
 
 class ModelRefused(ProjectError):
@@ -109,8 +134,9 @@ class ModelSpec(ABC, Generic[P]):
 
         return infer_signature(sample, model.predict(sample))
 
-    def save(self, model: Any, path: str | Path, sample: pd.DataFrame) -> None:
-        """Write an MLflow model directory with signature and input example."""
+    def save(self, model: Any, path: str | Path, sample: pd.DataFrame) -> str:
+        """Write an MLflow model directory with signature and input example, byte-stable
+        (`stable_metadata`); return its model_uuid."""
         shutil.rmtree(path, ignore_errors=True)
         self.flavor_module().save_model(
             model,
@@ -119,6 +145,7 @@ class ModelSpec(ABC, Generic[P]):
             input_example=sample.head(5),
             **self.save_options(),
         )
+        return stable_metadata(Path(path))
 
     def load(self, uri: str | Path) -> Any:
         """Load with the native flavor (keeps predict_proba), from a path or a models:/ URI."""

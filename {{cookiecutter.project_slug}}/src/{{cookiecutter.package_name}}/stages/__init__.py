@@ -1,20 +1,62 @@
 """The DVC stages of dvc.yaml, one module each (`python -m <package>.stages.<name>`), reading
-params.yaml. dvc.yaml lists every module a stage imports as its dependency (a test checks)."""
+params.yaml. dvc.yaml lists every module a stage imports as its dependency (a test checks).
+
+DVC writes before a stage runs: `dvc exp run -S` rewrites params.yaml, `dvc repro` records a
+changed raw file in its `.dvc` pointer. When a stage refuses that input, it puts back what DVC
+changed (`make run` and `make exp` check the inputs before DVC runs at all).
+"""
 
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from .. import environment
 from ..commands import run_command
-from ..config import Config
+from ..config import PARAMS_FILE, Config, ConfigError
 from ..settings import load_params
 
 MODEL_DIR = Path("models/model")
+# The train stage's run, for the evaluate stage: git-ignored and no DVC output (a forced re-run
+# makes a new run of the same model; dvc.lock must not change). Its model_uuid ties it to
+# MODEL_DIR.
 RUN_FILE = Path("models/run.json")
+PRODUCED_TAG = "dvc.model_uuid"  # the train stage's run: the model_uuid of what it saved
+MODEL_URI_TAG = "dvc.model_uri"
+LAST_VALID_PARAMS = Path(".dvc/tmp/params.last-valid.yaml")  # what a refusal restores
+
+
+def committed(path: Path) -> bytes | None:
+    """`path` as git's index holds it (None: not in git)."""
+    shown = subprocess.run(["git", "show", f":{path.as_posix()}"], capture_output=True, check=False)
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def restore(path: Path, previous: bytes | None, what: str) -> str:
+    """Put `previous` back into `path` if DVC changed it; say so (empty: nothing to do)."""
+    if previous is None or not path.exists() or path.read_bytes() == previous:
+        return ""
+    path.write_bytes(previous)
+    return f" [{path} restored to {what}: DVC had written the refused input]"
+
+
+def _params() -> Config:
+    """params.yaml, typed; refused, it is put back as the last valid one (or git's)."""
+    params = Path(PARAMS_FILE)
+    try:
+        cfg = load_params()
+    except ConfigError as err:
+        if LAST_VALID_PARAMS.exists():
+            note = restore(params, LAST_VALID_PARAMS.read_bytes(), "the last valid one")
+        else:
+            note = restore(params, committed(params), "the committed one")
+        raise ConfigError(f"{err}{note}") from err
+    LAST_VALID_PARAMS.parent.mkdir(parents=True, exist_ok=True)
+    LAST_VALID_PARAMS.write_bytes(params.read_bytes())
+    return cfg
 
 
 def main(stage: Callable[[Config], object]) -> None:
@@ -23,7 +65,7 @@ def main(stage: Callable[[Config], object]) -> None:
     environment.load()
 
     def run() -> int:
-        done = stage(load_params())
+        done = stage(_params())
         if done is not None:
             print(done)
         return 0

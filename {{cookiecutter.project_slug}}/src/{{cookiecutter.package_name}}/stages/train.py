@@ -1,5 +1,5 @@
-"""Stage `train`: one new MLflow run; the model directory and the run's identity are its
-outputs (the evaluate stage continues the same run)."""
+"""Stage `train`: one new MLflow run; the model directory is its output, and the run's identity
+goes to models/run.json and the run's tags (the evaluate stage continues the same run)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..config import Config
 from ..steps import fit_and_log, resolve
 from ..tracking.run import start_run
 from ..tracking.store import connect
-from . import MODEL_DIR, RUN_FILE, main
+from . import MODEL_DIR, MODEL_URI_TAG, PRODUCED_TAG, RUN_FILE, main
 
 
 def train(cfg: Config) -> None:
@@ -18,8 +18,14 @@ def train(cfg: Config) -> None:
     with backend.session(), start_run(cfg, uri, spec.name) as run:
         splits = backend.read_splits()
         model, model_uri = fit_and_log(cfg, backend, spec, splits, run)
-        spec.save(model, MODEL_DIR, backend.sample(splits))
-        produced = {"run_id": run.run_id, "run_name": run.run_name, "model_uri": model_uri}
+        uuid = spec.save(model, MODEL_DIR, backend.sample(splits))
+        run.tags({PRODUCED_TAG: uuid, MODEL_URI_TAG: model_uri or ""})
+        produced = {
+            "run_id": run.run_id,
+            "run_name": run.run_name,
+            "model_uri": model_uri,
+            "model_uuid": uuid,
+        }
         RUN_FILE.write_text(json.dumps(produced, indent=2) + "\n")
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,6 +23,7 @@ from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, Metric
 
+from ..commands import Terminated
 from ..config import Config
 from ..models.base import ModelSpec
 from . import journal
@@ -39,6 +42,51 @@ from .store import (
 log = logging.getLogger(__name__)
 
 PARENT_RUN_ENV = "SWEEP_PARENT_RUN_ID"  # set by a sweep: its jobs' runs nest under it
+# The process logging a run (set when a stage or job opens it): a RUNNING run whose process is
+# gone is stale at once; one from another machine, after tracking.retention.stale_running_hours.
+HOST_TAG, PID_TAG = "process.host", "process.pid"
+HOUR_MS = 3_600_000
+
+
+def process_tags() -> dict[str, str]:
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def stale_running_runs(
+    client: MlflowClient, experiment_id: str, hours: float
+) -> list[tuple[mlflow.entities.Run, str]]:
+    """RUNNING runs nobody will end, each with the reason: its process on this machine is
+    gone, or (elsewhere, or untagged) it started more than `hours` ago."""
+    cutoff = time.time() * 1000 - hours * HOUR_MS
+    stale = []
+    for run in search_all(client, experiment_id, "attributes.status = 'RUNNING'"):
+        host, pid = run.data.tags.get(HOST_TAG), run.data.tags.get(PID_TAG)
+        if host == socket.gethostname() and pid and pid.isdigit():
+            if not _alive(int(pid)):
+                stale.append((run, f"its process {pid} on this machine is gone"))
+        elif run.info.start_time < cutoff:
+            stale.append((run, f"started more than {hours:g}h ago"))
+    return stale
+
+
+def search_all(client: MlflowClient, experiment_id: str, query: str) -> list[mlflow.entities.Run]:
+    """Every run of the experiment that `query` matches, page by page."""
+    page = client.search_runs([experiment_id], query)
+    found = list(page)
+    while page.token:
+        page = client.search_runs([experiment_id], query, page_token=page.token)
+        found += page
+    return found
 
 
 @dataclass
@@ -250,9 +298,15 @@ def resume_run(cfg: Config, run_id: str, run_name: str) -> Iterator[RunLogger]:
 
 @contextmanager
 def _ending(logger: RunLogger) -> Iterator[RunLogger]:
+    """The run ends FINISHED, FAILED on an error, KILLED on Ctrl-C or SIGTERM."""
     status = "FAILED"
     try:
+        if not logger.offline:
+            logger.tags(process_tags())  # who is logging it now: `gc` ends it once gone
         yield logger
         status = "FINISHED"
+    except (KeyboardInterrupt, Terminated):
+        status = "KILLED"
+        raise
     finally:
         logger.end(status)

@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import DatabaseError
 
 from ..config import PROJECT_ROOT, Config
 from ..errors import ProjectError
@@ -46,6 +48,12 @@ def sqlite_path(uri: str) -> Path:
     return Path(uri.removeprefix("sqlite:///")).resolve()
 
 
+# Tracking URI schemes MLflow has a store for ("": a local folder).
+KNOWN_SCHEMES = frozenset(
+    {"", "http", "https", "sqlite", "postgresql", "mysql", "mssql", "file", "databricks"}
+)
+
+
 def preflight(uri: str, timeout_s: float) -> None:
     """Fail fast, naming the URI, when the tracking store cannot be reached."""
     scheme = urlparse(uri).scheme
@@ -65,9 +73,20 @@ def preflight(uri: str, timeout_s: float) -> None:
             "MLFLOW_TRACKING_URI, or unset it to use the embedded sqlite store."
         )
     if scheme == "sqlite":
-        directory = sqlite_path(uri).parent
-        if not directory.is_dir() or not os.access(directory, os.W_OK):
-            raise TrackingError(f"sqlite store {uri}: {directory} is not a writable folder.")
+        database = sqlite_path(uri)
+        if not database.parent.is_dir() or not os.access(database.parent, os.W_OK):
+            raise TrackingError(f"sqlite store {uri}: {database.parent} is not a writable folder.")
+        if database.exists() and not os.access(database, os.W_OK):
+            raise TrackingError(
+                f"sqlite store {database} is read-only: make it writable (chmod u+w) or point "
+                "tracking.default_store elsewhere."
+            )
+    elif scheme.partition("+")[0] not in KNOWN_SCHEMES:
+        raise TrackingError(
+            f"MLFLOW_TRACKING_URI {uri!r} has the unknown scheme {scheme!r}: use "
+            "http(s)://host:port for a tracking server, sqlite:///path or a database URL, or "
+            "unset it for the embedded sqlite store."
+        )
 
 
 def connect(cfg: Config) -> str:
@@ -112,10 +131,18 @@ def _initialise_sqlite(cfg: Config, uri: str) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             home = artifact_location(cfg, uri)
-            if not database.exists():
-                SqlAlchemyStore(uri, home)  # tables, experiment 0
-            client = MlflowClient()
-            client.search_experiments(max_results=1)  # opens the store: migrations
+            try:
+                if not database.exists():
+                    SqlAlchemyStore(uri, home)  # tables, experiment 0
+                client = MlflowClient()
+                client.search_experiments(max_results=1)  # opens the store: migrations
+            except (DatabaseError, MlflowException) as err:
+                reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+                raise TrackingError(
+                    f"sqlite store {database} cannot be opened as an MLflow store ({reason}): "
+                    "move the file aside to start a new store, or point tracking.default_store "
+                    "elsewhere."
+                ) from err
             # Decided by what the store holds, so a start interrupted before it is finished
             # the next time: experiment 0 made under our artifacts, no project experiment.
             first = client.get_experiment(DEFAULT_EXPERIMENT_ID)
