@@ -16,10 +16,11 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
-from conftest import DEFAULT_SLUG, RAW, TEMPLATE, loopback_server, project_env, sh
+from conftest import DEFAULT_SLUG, RAW, TEMPLATE, free_port, loopback_server, project_env, sh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MODEL = DEFAULT_SLUG  # registered_model_name defaults to the slug
+PACKAGE = DEFAULT_SLUG.replace("-", "_")
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +151,106 @@ def test_dvc_plots_render(project: Path, tmp_path: Path) -> None:
         "feature_importance.png",
     }  # fmt: skip
     assert all(f"reports/figures/{name}" in page for name in figures)
+
+
+def refused(project: Path, *command: str, env: dict[str, str] | None = None) -> tuple[str, float]:
+    """A command that must fail: its one `error:` line and its wall time."""
+    started = time.monotonic()
+    done = subprocess.run(
+        command, cwd=project, env=env or project_env(project), capture_output=True, text=True
+    )
+    elapsed = time.monotonic() - started
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output[-3000:]
+    return errors[0], elapsed
+
+
+def workspace_state(project: Path) -> tuple[str, str]:
+    return sh(project, "git", "status", "--porcelain"), sh(project, "dvc", "status", "--json")
+
+
+def test_refused_input_changes_nothing_and_says_the_fix(project: Path, tmp_path: Path) -> None:
+    """Bad overrides, bad raw data, no champion, a bad or dead tracking store: one line naming
+    the problem and the fix, and `git status` and `dvc status` exactly as before -- through the
+    project's commands (checked before DVC runs) and through DVC typed bare (restored after)."""
+    if not (project / "models" / "model").is_dir():
+        sh(project, "make", "run")
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "--quiet", "-m", "pipeline outputs")
+    clean = workspace_state(project)
+    typo = "unknown key model.max_dept: did you mean model.max_depth?"
+    restored = "[params.yaml restored to the last valid one: DVC had written the refused input]"
+    cases = [
+        (("make", "exp", "ARGS=-S model.max_dept=3"), typo),
+        (("dvc", "exp", "run", "-S", "+model.max_dept=3"), f"{typo} {restored}"),
+        (("dvc", "exp", "run", "-S", "data.test_size=2"), "data.test_size must be between 0"),
+        (("python", "-m", f"{PACKAGE}.cli", "predict", "--input", str(RAW), "--output", "p.csv"),
+         f"no version of {MODEL} has the alias @champion yet"),
+    ]  # fmt: skip
+    for command, message in cases:
+        line, _ = refused(project, *command)
+        assert message in line, line
+        assert workspace_state(project) == clean, command
+        assert (project / "models" / "model" / "MLmodel").is_file(), command
+
+    raw = project / RAW
+    good = raw.read_bytes()
+    header = good.decode().splitlines()[0]
+    gaps = [row if i % 100 else re.sub(r"^[^,]*", "", row) for i, row in
+            enumerate(good.decode().splitlines()[1:])]  # fmt: skip
+    bad_files = [
+        (f"{header}\n", "has 0 data rows; data.min_rows is 100"),  # not "non-numeric"
+        ("\n".join([header, *gaps]) + "\n", "missing values in features {'mean_radius': 6}"),
+    ]
+    for content, message in bad_files:
+        raw.write_text(content)
+        changed = workspace_state(project)
+        line, _ = refused(project, "make", "run")  # checked before DVC records it
+        assert message in line and workspace_state(project) == changed
+        line, _ = refused(project, "dvc", "repro")  # DVC records it, prepare puts it back
+        assert message in line and "restored to the committed pointer" in line
+        assert workspace_state(project) == changed
+    raw.unlink()
+    line, _ = refused(project, "make", "run")
+    assert "is missing: run `make data`" in line
+    raw.write_bytes(good)
+    assert workspace_state(project) == clean
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("no database\n")
+    dead = f"http://127.0.0.1:{free_port()}"
+    stores = [
+        ("nonsense://x", "has the unknown scheme 'nonsense'"),
+        (f"sqlite:///{garbage}", f"sqlite store {garbage} cannot be opened as an MLflow store"),
+        (dead, f"MLflow tracking server {dead} is unreachable"),
+    ]
+    for uri, message in stores:
+        env = {**project_env(project), "MLFLOW_TRACKING_URI": uri}
+        line, elapsed = refused(project, "make", "mlflow-run", env=env)
+        assert message in line and elapsed < 10, (line, elapsed)
+    # A bare `mlflow run` against a dead server, with MLflow's retries off (MLproject, README).
+    env = {**project_env(project), "MLFLOW_TRACKING_URI": dead,
+           "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(["mlflow", "run", ".", "--env-manager", "local"], cwd=project, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode != 0 and time.monotonic() - started < 10
+    assert "Connection refused" in done.stderr.strip().splitlines()[-1]
+    assert workspace_state(project) == clean
+
+
+def test_forced_reruns_leave_dvc_lock_unchanged(project: Path) -> None:
+    """The same inputs give the same DVC outputs: `dvc repro -f` twice changes no byte of
+    dvc.lock (new MLflow runs, the same model files)."""
+    if not (project / "dvc.lock").exists():
+        sh(project, "make", "run")
+    locked = (project / "dvc.lock").read_text()
+    for _ in range(2):
+        sh(project, "dvc", "repro", "-f")
+        assert (project / "dvc.lock").read_text() == locked
+    assert "Data and pipelines are up to date" in sh(project, "dvc", "status")
 
 
 CHROMIUM_FLAGS = [

@@ -98,7 +98,7 @@ def test_dvc_stages_share_one_run(workspace: Path) -> None:
 
 def test_bad_data_fails_before_any_run(workspace: Path) -> None:
     cfg = composed(FAST)
-    Path(cfg.data.raw_path).write_text("not,a,dataset\n1,2,3\n")
+    Path(cfg.data.raw_path).write_text("not,a,dataset\n" + "1,2,3\n" * cfg.data.min_rows)
     with pytest.raises(DataError, match="does not match"):
         run_job(cfg)
     assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
