@@ -181,7 +181,8 @@ def test_refused_input_changes_nothing_and_says_the_fix(project: Path, tmp_path:
     sh(project, "git", "commit", "--quiet", "-m", "pipeline outputs")
     clean = workspace_state(project)
     typo = "unknown key model.max_dept: did you mean model.max_depth?"
-    restored = "[params.yaml restored to the last valid one: DVC had written the refused input]"
+    restored = "[params.yaml restored to the committed one: DVC had written the refused input; "
+    restored += "it is kept in .dvc/tmp/refused/params.yaml]"
     cases = [
         (("make", "exp", "ARGS=-S model.max_dept=3"), typo),
         (("dvc", "exp", "run", "-S", "+model.max_dept=3"), f"{typo} {restored}"),

@@ -135,7 +135,8 @@ def exp(args: list[str]) -> None:
     pairs = itertools.pairwise(args)
     overrides = [value for flag, value in pairs if flag in ("-S", "--set-param")]
     overrides += [a.split("=", 1)[1] for a in args if a.startswith("--set-param=")]
-    cli("check", *(o.removeprefix("params.yaml:") for o in overrides))  # before DVC writes
+    # `dvc exp run` composes conf/ with them into params.yaml: check that before DVC writes.
+    cli("check", "--conf", *(o.removeprefix("params.yaml:") for o in overrides))
     sh(BIN / "dvc", "exp", "run", *args)
 
 

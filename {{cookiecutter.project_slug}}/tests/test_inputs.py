@@ -26,6 +26,7 @@ def test_valid_inputs_say_what_was_checked(workspace: Path) -> None:
     checked = check_inputs()
     assert checked == "Inputs checked: params.yaml; data/raw/breast_cancer.csv: 569 rows."
     assert check_inputs(["seed=1,2"]).startswith("Inputs checked: 2 composition(s) of conf/")
+    assert check_inputs([]).startswith("Inputs checked: 1 composition(s) of conf/")
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,8 @@ def _data(options: argparse.Namespace) -> int:
 
 
 def _check(options: argparse.Namespace) -> int:
-    print(inputs.check_inputs(options.overrides))
+    composing = options.conf or options.overrides
+    print(inputs.check_inputs(options.overrides if composing else None))
     return 0
 
 
@@ -70,6 +71,7 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "overrides", nargs="*", help="Hydra overrides, sweeps too (default: params.yaml as it is)"
     )
+    parser.add_argument("--conf", action="store_true", help="compose conf/ even with no overrides")
 
 
 def _init_tracking(options: argparse.Namespace) -> int:

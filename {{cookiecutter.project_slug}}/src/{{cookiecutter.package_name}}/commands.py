@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,18 +34,20 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (*found, mlflow_errors.MlflowException) if mlflow_errors else found
 
 
-class Terminated(BaseException):
+class Terminated(KeyboardInterrupt):
     """SIGTERM: the command stops as Ctrl-C would stop it (a run in progress ends KILLED)."""
 
 
 def _terminate(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up
     raise Terminated
 
 
 def run_command(action: Callable[[], int]) -> int:
     """Run a command; a user error prints `error: <message>` and exits 2; SIGTERM ends it
     through the same clean-up as an error, and exits 143."""
-    signal.signal(signal.SIGTERM, _terminate)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return action()
     except Terminated:

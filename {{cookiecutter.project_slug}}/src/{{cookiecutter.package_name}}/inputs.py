@@ -45,8 +45,7 @@ def check_raw(data: DataConfig) -> str:
         import pyarrow.dataset as ds
 
         schema = ds.dataset(path, format="parquet").schema
-        dtypes = schema.empty_table().to_pandas().dtypes
-        check_columns(dict(zip(schema.names, dtypes, strict=True)), data, str(path))
+        check_columns(dict(schema.empty_table().to_pandas().dtypes), data, str(path))
         return f"{path}: the schema"
     frame = pd.read_csv(path)
     check_schema(frame, data, str(path), min_rows=data.min_rows)
@@ -54,13 +53,17 @@ def check_raw(data: DataConfig) -> str:
 
 
 def check_inputs(overrides: list[str] | None = None) -> str:
-    """Check params.yaml (no overrides) or each composition of conf/ with them, then the raw
-    data of each distinct data section; say what was checked."""
+    """Check params.yaml (None) or each composition of conf/ with the overrides (a list, empty
+    too: `dvc exp run` always composes), then the raw data of each distinct data section; say
+    what was checked."""
     configs: list[Config] = (
-        [composed(chosen) for chosen in combinations(overrides)] if overrides else [load_params()]
+        [load_params()]
+        if overrides is None
+        else [composed(chosen) for chosen in combinations(overrides)]
     )
     checked = {}
     for cfg in configs:
-        checked.setdefault(cfg.data.raw_path, check_raw(cfg.data))
-    source = f"{len(configs)} composition(s) of conf/" if overrides else PARAMS_FILE
+        if cfg.data.raw_path not in checked:
+            checked[cfg.data.raw_path] = check_raw(cfg.data)
+    source = PARAMS_FILE if overrides is None else f"{len(configs)} composition(s) of conf/"
     return f"Inputs checked: {source}; {'; '.join(checked.values())}."

@@ -33,8 +33,9 @@ def from_container(cfg: DictConfig | dict[str, Any]) -> Config:
     raw = to_plain(cfg)
     missing = sorted(set(REQUIRED) - raw.keys())
     check(not missing, f"configuration is missing top-level keys: {missing}")
-    for key in sorted(raw.keys() - set(REQUIRED)):
-        raise unknown_key(str(key), REQUIRED)
+    unknown = sorted(raw.keys() - set(REQUIRED))
+    if unknown:
+        raise unknown_key(str(unknown[0]), REQUIRED)
     check(isinstance(raw["seed"], int), "seed must be an integer")
     config = Config(
         project=str(raw["project"]),

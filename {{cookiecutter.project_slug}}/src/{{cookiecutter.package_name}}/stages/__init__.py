@@ -3,12 +3,15 @@ params.yaml. dvc.yaml lists every module a stage imports as its dependency (a te
 
 DVC writes before a stage runs: `dvc exp run -S` rewrites params.yaml, `dvc repro` records a
 changed raw file in its `.dvc` pointer. When a stage refuses that input, it puts back what DVC
-changed (`make run` and `make exp` check the inputs before DVC runs at all).
+changed, keeping the refused file beside it in .dvc/tmp (`make run` and `make exp` check the
+inputs before DVC runs at all).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,36 +29,44 @@ MODEL_DIR = Path("models/model")
 RUN_FILE = Path("models/run.json")
 PRODUCED_TAG = "dvc.model_uuid"  # the train stage's run: the model_uuid of what it saved
 MODEL_URI_TAG = "dvc.model_uri"
-LAST_VALID_PARAMS = Path(".dvc/tmp/params.last-valid.yaml")  # what a refusal restores
+REFUSED_DIR = Path(".dvc/tmp/refused")  # what a restore replaced
 
 
 def committed(path: Path) -> bytes | None:
-    """`path` as git's index holds it (None: not in git)."""
-    shown = subprocess.run(["git", "show", f":{path.as_posix()}"], capture_output=True, check=False)
+    """`path` as git's index holds it (None: not in git, or no git)."""
+    try:
+        shown = subprocess.run(
+            ["git", "show", f":./{path.as_posix()}"], capture_output=True, check=False
+        )
+    except OSError:
+        return None
     return shown.stdout if shown.returncode == 0 else None
 
 
 def restore(path: Path, previous: bytes | None, what: str) -> str:
-    """Put `previous` back into `path` if DVC changed it; say so (empty: nothing to do)."""
+    """Put `previous` back into `path` if it differs, keeping the refused file in .dvc/tmp;
+    say so (empty: nothing to do)."""
     if previous is None or not path.exists() or path.read_bytes() == previous:
         return ""
+    kept = REFUSED_DIR / path.name
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, kept)
     path.write_bytes(previous)
-    return f" [{path} restored to {what}: DVC had written the refused input]"
+    return f" [{path} restored to {what}: DVC had written the refused input; it is kept in {kept}]"
 
 
 def _params() -> Config:
-    """params.yaml, typed; refused, it is put back as the last valid one (or git's)."""
+    """params.yaml, typed. Refused under `dvc exp run` (which wrote it from conf/ and the
+    overrides), it is put back as git holds it; under `dvc repro` it is the user's own file
+    and stays as it is."""
     params = Path(PARAMS_FILE)
     try:
         cfg = load_params()
     except ConfigError as err:
-        if LAST_VALID_PARAMS.exists():
-            note = restore(params, LAST_VALID_PARAMS.read_bytes(), "the last valid one")
-        else:
-            note = restore(params, committed(params), "the committed one")
+        if not os.environ.get("DVC_EXP_NAME"):
+            raise
+        note = restore(params, committed(params), "the committed one")
         raise ConfigError(f"{err}{note}") from err
-    LAST_VALID_PARAMS.parent.mkdir(parents=True, exist_ok=True)
-    LAST_VALID_PARAMS.write_bytes(params.read_bytes())
     return cfg
 
 

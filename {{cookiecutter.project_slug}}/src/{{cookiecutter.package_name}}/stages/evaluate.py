@@ -4,6 +4,7 @@ files), logged to the same run, then the model's registration."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import mlflow
@@ -29,10 +30,12 @@ def producing_run(cfg: Config) -> dict[str, Any]:
         produced: dict[str, Any] = json.loads(RUN_FILE.read_text())
         if produced.get("model_uuid") == uuid:
             return produced
+    if not re.fullmatch(r"[0-9a-f]{32}", uuid):
+        raise DataError(f"{MODEL_DIR}/MLmodel: model_uuid {uuid!r} is not one this project wrote")
     connect(cfg)
     runs = mlflow.search_runs(
         experiment_names=[cfg.tracking.experiment_name],
-        filter_string=f"tags.`{PRODUCED_TAG}` = '{uuid}'",
+        filter_string=f"tags.`{PRODUCED_TAG}` = '{uuid}' AND attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
         output_format="list",

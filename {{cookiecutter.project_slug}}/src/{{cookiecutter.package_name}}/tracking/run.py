@@ -23,7 +23,6 @@ from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, Metric
 
-from ..commands import Terminated
 from ..config import Config
 from ..models.base import ModelSpec
 from . import journal
@@ -305,7 +304,7 @@ def _ending(logger: RunLogger) -> Iterator[RunLogger]:
             logger.tags(process_tags())  # who is logging it now: `gc` ends it once gone
         yield logger
         status = "FINISHED"
-    except (KeyboardInterrupt, Terminated):
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (commands.Terminated)
         status = "KILLED"
         raise
     finally:
