@@ -33,10 +33,11 @@ REFUSED_DIR = Path(".dvc/tmp/refused")  # what a restore replaced
 
 
 def committed(path: Path) -> bytes | None:
-    """`path` as git's index holds it (None: not in git, or no git)."""
+    """`path` as the last commit holds it (None: not in git, or no git). Not the index:
+    `dvc exp run` stages its own changes while the stages run."""
     try:
         shown = subprocess.run(
-            ["git", "show", f":./{path.as_posix()}"], capture_output=True, check=False
+            ["git", "show", f"HEAD:./{path.as_posix()}"], capture_output=True, check=False
         )
     except OSError:
         return None
