@@ -9,6 +9,7 @@ made with the Python that runs this file; uv itself is installed into .uv/ (pinn
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -128,6 +129,22 @@ def data(args: list[str]) -> None:
 def run(args: list[str]) -> None:
     cli("check")  # before DVC rewrites a .dvc pointer or removes outputs
     sh(BIN / "dvc", "repro", *args)
+    if all(arg.startswith("-") for arg in args) and not evaluated():
+        print(
+            "The train stage made the model dvc.lock records, byte for byte, so DVC skipped "
+            "evaluate: evaluating the new run.",
+            flush=True,
+        )
+        sh(BIN / "dvc", "repro", "--force", "--single-item", "evaluate")
+
+
+def evaluated() -> bool:
+    """Whether the evaluate stage has continued the train stage's last run (models/run.json,
+    see stages/__init__.py); a train run that DVC left unevaluated has no metrics or version."""
+    produced = ROOT / "models" / "run.json"
+    if not produced.exists():
+        return True
+    return bool(json.loads(produced.read_text()).get("evaluated"))
 
 
 @task('an experiment: dvc exp run (ARGS="-S model.max_depth=6"), its overrides checked first')

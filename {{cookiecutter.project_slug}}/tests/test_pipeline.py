@@ -78,10 +78,11 @@ def test_dvc_stages_share_one_run(workspace: Path) -> None:
     cfg = composed(FAST)
     prepare(cfg)
     train(cfg)
+    assert "evaluated" not in json.loads(Path("models/run.json").read_text())  # `make run` checks
     summary = evaluate(cfg)
 
     produced = json.loads(Path("models/run.json").read_text())
-    assert produced["run_id"] == summary.run_id
+    assert produced["run_id"] == summary.run_id and produced["evaluated"]
     assert_complete_run(summary.run_id, cfg, FAST_ROUNDS)
     metrics = json.loads(Path("reports/metrics.json").read_text())
     assert metrics["test_auc"] == pytest.approx(summary.metrics["test_auc"])

@@ -25,7 +25,8 @@ from ..settings import load_params
 MODEL_DIR = Path("models/model")
 # The train stage's run, for the evaluate stage: git-ignored and no DVC output (a forced re-run
 # makes a new run of the same model; dvc.lock must not change). Its model_uuid ties it to
-# MODEL_DIR.
+# MODEL_DIR; the evaluate stage marks it evaluated. A train run that reproduces the recorded model
+# byte for byte leaves DVC nothing to evaluate: `make run` then forces the evaluate stage.
 RUN_FILE = Path("models/run.json")
 PRODUCED_TAG = "dvc.model_uuid"  # the train stage's run: the model_uuid of what it saved
 MODEL_URI_TAG = "dvc.model_uri"

@@ -58,7 +58,10 @@ def evaluate(cfg: Config) -> Summary:
         result = report.build(backend, spec, model, backend.read_splits())
     report.write(result)
     with resume_run(cfg, produced["run_id"], produced["run_name"]) as run:
-        return publish(cfg, result, produced["model_uri"], run)
+        summary = publish(cfg, result, produced["model_uri"], run)
+    evaluated = {**produced, "model_uuid": model_uuid(MODEL_DIR), "evaluated": True}
+    RUN_FILE.write_text(json.dumps(evaluated, indent=2) + "\n")
+    return summary
 
 
 if __name__ == "__main__":
