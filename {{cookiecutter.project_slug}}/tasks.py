@@ -129,10 +129,11 @@ def data(args: list[str]) -> None:
 def run(args: list[str]) -> None:
     cli("check")  # before DVC rewrites a .dvc pointer or removes outputs
     sh(BIN / "dvc", "repro", *args)
-    if all(arg.startswith("-") for arg in args) and not evaluated():
+    whole = all(arg.startswith("-") for arg in args) and "--dry" not in args  # no targets
+    if whole and not evaluated():
         print(
-            "The train stage made the model dvc.lock records, byte for byte, so DVC skipped "
-            "evaluate: evaluating the new run.",
+            "models/run.json names a train run not evaluated yet (DVC skips evaluate when the "
+            "model is, byte for byte, the one dvc.lock records): evaluating it.",
             flush=True,
         )
         sh(BIN / "dvc", "repro", "--force", "--single-item", "evaluate")
