@@ -9,6 +9,7 @@ inputs before DVC runs at all).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .. import environment
 from ..commands import run_command
@@ -31,6 +33,11 @@ RUN_FILE = Path("models/run.json")
 PRODUCED_TAG = "dvc.model_uuid"  # the train stage's run: the model_uuid of what it saved
 MODEL_URI_TAG = "dvc.model_uri"
 REFUSED_DIR = Path(".dvc/tmp/refused")  # what a restore replaced
+
+
+def record_run(produced: dict[str, Any]) -> None:
+    """Write RUN_FILE: the train stage's run, as the evaluate stage reads it."""
+    RUN_FILE.write_text(json.dumps(produced, indent=2) + "\n")
 
 
 def committed(path: Path) -> bytes | None:

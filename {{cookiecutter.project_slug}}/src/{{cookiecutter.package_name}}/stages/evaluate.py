@@ -16,7 +16,7 @@ from ..models.base import model_uuid
 from ..steps import Summary, publish, resolve
 from ..tracking.run import resume_run
 from ..tracking.store import connect
-from . import MODEL_DIR, MODEL_URI_TAG, PRODUCED_TAG, RUN_FILE, main
+from . import MODEL_DIR, MODEL_URI_TAG, PRODUCED_TAG, RUN_FILE, main, record_run
 
 
 def producing_run(cfg: Config) -> dict[str, Any]:
@@ -47,7 +47,12 @@ def producing_run(cfg: Config) -> dict[str, Any]:
         )
     run = runs[0]
     uri = run.data.tags.get(MODEL_URI_TAG) or None
-    return {"run_id": run.info.run_id, "run_name": run.info.run_name, "model_uri": uri}
+    return {
+        "run_id": run.info.run_id,
+        "run_name": run.info.run_name,
+        "model_uri": uri,
+        "model_uuid": uuid,
+    }
 
 
 def evaluate(cfg: Config) -> Summary:
@@ -59,8 +64,7 @@ def evaluate(cfg: Config) -> Summary:
     report.write(result)
     with resume_run(cfg, produced["run_id"], produced["run_name"]) as run:
         summary = publish(cfg, result, produced["model_uri"], run)
-    evaluated = {**produced, "model_uuid": model_uuid(MODEL_DIR), "evaluated": True}
-    RUN_FILE.write_text(json.dumps(evaluated, indent=2) + "\n")
+    record_run({**produced, "evaluated": True})
     return summary
 
 

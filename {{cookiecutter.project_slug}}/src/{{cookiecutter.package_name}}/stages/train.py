@@ -3,13 +3,11 @@ goes to models/run.json and the run's tags (the evaluate stage continues the sam
 
 from __future__ import annotations
 
-import json
-
 from ..config import Config
 from ..steps import fit_and_log, resolve
 from ..tracking.run import start_run
 from ..tracking.store import connect
-from . import MODEL_DIR, MODEL_URI_TAG, PRODUCED_TAG, RUN_FILE, main
+from . import MODEL_DIR, MODEL_URI_TAG, PRODUCED_TAG, main, record_run
 
 
 def train(cfg: Config) -> None:
@@ -26,7 +24,7 @@ def train(cfg: Config) -> None:
             "model_uri": model_uri,
             "model_uuid": uuid,
         }
-        RUN_FILE.write_text(json.dumps(produced, indent=2) + "\n")
+        record_run(produced)
 
 
 if __name__ == "__main__":
