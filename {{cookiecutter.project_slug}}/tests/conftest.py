@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, Config
 from {{ cookiecutter.package_name }}.data import materialize
@@ -59,6 +62,30 @@ def _isolated_mlflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     mlflow.set_tracking_uri(None)
 
 
+@functools.cache
+def _migrated_store() -> bytes:
+    """An MLflow sqlite store at the current schema and without experiments. Migrating a new
+    database takes ~2 s; copying this one and opening it, ~60 ms."""
+    with tempfile.TemporaryDirectory() as folder:
+        database = Path(folder) / "mlflow.db"
+        SqlAlchemyStore(f"sqlite:///{database}", Path(folder).as_uri()).engine.dispose()
+        connection = sqlite3.connect(database)
+        with connection:
+            connection.execute("DELETE FROM experiments")
+        connection.close()
+        return database.read_bytes()
+
+
+def new_store(database: Path, artifacts: str | None = None) -> str:
+    """A store at `database` as MLflow makes a new one, its Default experiment (id 0) under
+    `artifacts` (a URI), created now, or else by whoever opens it first; returns its URI."""
+    database.write_bytes(_migrated_store())
+    uri = f"sqlite:///{database}"
+    if artifacts is not None:
+        SqlAlchemyStore(uri, artifacts).engine.dispose()
+    return uri
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A cwd holding params.yaml, the raw data and its .dvc file; tracking into tmp_path."""
@@ -66,7 +93,9 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copy(PROJECT_ROOT / f"{RAW}.dvc", tmp_path / f"{RAW}.dvc")
     shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path / "params.yaml")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    # The store `make setup` makes: its artifacts beside it (tracking.artifact_dir).
+    artifacts = tmp_path / load_params().tracking.artifact_dir
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", new_store(tmp_path / "mlflow.db", artifacts.as_uri()))
     return tmp_path
 
 
@@ -79,10 +108,13 @@ def free_port() -> int:
 def mlflow_server(folder: Path, port: int) -> list[str]:
     """`mlflow server` on loopback with a sqlite store and artifacts in `folder`: one worker
     and no job runner (MLflow's GenAI jobs), which halves its start-up."""
+    store = folder / "server.db"
+    if not store.exists():
+        new_store(store)
     return [
         "env", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false",
         sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+        "--backend-store-uri", f"sqlite:///{store}",
         "--artifacts-destination", str(folder / "server-artifacts"), "--workers", "1",
     ]  # fmt: skip
 
