@@ -26,8 +26,10 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, Config
 from {{ cookiecutter.package_name }}.data import materialize
-from {{ cookiecutter.package_name }}.settings import load_params
+from {{ cookiecutter.package_name }}.job import run_job
+from {{ cookiecutter.package_name }}.settings import composed, load_params
 from {{ cookiecutter.package_name }}.tracking import journal
+from {{ cookiecutter.package_name }}.tracking.store import relocate
 
 RAW = "data/raw/breast_cancer.csv"
 {%- if cookiecutter.model_library == "xgboost" %}
@@ -86,17 +88,46 @@ def new_store(database: Path, artifacts: str | None = None) -> str:
     return uri
 
 
+def _fill(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """params.yaml, the raw data and its .dvc file in `folder`, the cwd; tracking into a new
+    store there, as `make setup` makes it (its artifacts beside it: tracking.artifact_dir)."""
+    materialize(folder / RAW)
+    shutil.copy(PROJECT_ROOT / f"{RAW}.dvc", folder / f"{RAW}.dvc")
+    shutil.copy(PROJECT_ROOT / "params.yaml", folder / "params.yaml")
+    monkeypatch.chdir(folder)
+    artifacts = folder / load_params().tracking.artifact_dir
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", new_store(folder / "mlflow.db", artifacts.as_uri()))
+    return folder
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A cwd holding params.yaml, the raw data and its .dvc file; tracking into tmp_path."""
-    materialize(tmp_path / RAW)
-    shutil.copy(PROJECT_ROOT / f"{RAW}.dvc", tmp_path / f"{RAW}.dvc")
-    shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path / "params.yaml")
-    monkeypatch.chdir(tmp_path)
-    # The store `make setup` makes: its artifacts beside it (tracking.artifact_dir).
-    artifacts = tmp_path / load_params().tracking.artifact_dir
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", new_store(tmp_path / "mlflow.db", artifacts.as_uri()))
-    return tmp_path
+    return _fill(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def _trained_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace after one GOOD training job, made once per test process."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        folder = _fill(tmp_path_factory.mktemp("trained"), monkeypatch)
+        run_job(composed(GOOD))
+        mlflow.set_tracking_uri(None)
+    return folder
+
+
+@pytest.fixture
+def trained(workspace: Path, _trained_once: Path) -> str:
+    """`workspace` whose store holds one GOOD training job, its model registered as
+    @challenger; returns that version. A copy of the job trained once per test process, its
+    artifact locations moved here by the project's own `relocate` (training takes ~2.5 s)."""
+    cfg = load_params()
+    shutil.copyfile(_trained_once / "mlflow.db", workspace / "mlflow.db")
+    artifacts = cfg.tracking.artifact_dir
+    shutil.copytree(_trained_once / artifacts, workspace / artifacts)
+    relocate(cfg, os.environ["MLFLOW_TRACKING_URI"])
+    version = MlflowClient().get_model_version_by_alias(cfg.registry.model_name, "challenger")
+    return str(version.version)
 
 
 def free_port() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 from conftest import GOOD, POOR
@@ -42,9 +41,8 @@ def live_tickets(cfg: Config) -> list[str]:
 
 
 @pytest.fixture
-def first(workspace: Path) -> tuple[Config, str]:
-    cfg, summary = train(GOOD)
-    return cfg, summary.version
+def first(trained: str) -> tuple[Config, str]:
+    return composed(GOOD), trained
 
 
 def test_validate_reads_only_and_promote_records_its_own_verdict(first) -> None:

@@ -13,17 +13,15 @@ from conftest import GOOD, RAW, background, free_port
 
 from {{ cookiecutter.package_name }} import promotion, serving
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.job import run_job
 from {{ cookiecutter.package_name }}.settings import composed
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def champion(workspace: Path) -> str:
+def champion(trained: str) -> str:
     cfg = composed(GOOD)
-    summary = run_job(cfg)
-    promotion.promote(cfg, cfg.registry.model_name, summary.version)
+    promotion.promote(cfg, cfg.registry.model_name, trained)
     return f"models:/{cfg.registry.model_name}@champion"
 
 

@@ -20,7 +20,6 @@ from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }} import promotion, serving, validation
 from {{ cookiecutter.package_name }}.config import Config
-from {{ cookiecutter.package_name }}.job import run_job
 from {{ cookiecutter.package_name }}.models.base import ModelRefused
 from {{ cookiecutter.package_name }}.settings import composed
 
@@ -104,10 +103,10 @@ def register(cfg: Config, folder: Path) -> str:
 
 
 @pytest.fixture
-def project(workspace: Path) -> Config:
+def project(trained: str) -> Config:
     """A project with a champion."""
     cfg = composed(GOOD)
-    promotion.promote(cfg, cfg.registry.model_name, run_job(cfg).version)
+    promotion.promote(cfg, cfg.registry.model_name, trained)
     return cfg
 
 
