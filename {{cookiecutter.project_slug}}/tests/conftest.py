@@ -23,6 +23,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from mlflow.tracking._tracking_service.utils import _artifact_repos_cache
 
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT, Config
 from {{ cookiecutter.package_name }}.data import materialize
@@ -50,18 +51,29 @@ POOR = ["model.C=0.00001"]
 FAST = [f"model.{key}={value}" for key, value in FAST_PARAMS.items()]
 
 
-@pytest.fixture(autouse=True)
-def _isolated_mlflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Telemetry off; each test's tracking URI comes from its own environment."""
+def _isolate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Telemetry off, no inherited run; `connect` sets these defaults in the environment:
+    scope them."""
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    # `connect` sets these defaults in the environment; scope them to each test.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    yield
-    # `connect` sets MLflow's process-wide URI, which would win over the next test's
-    # MLFLOW_TRACKING_URI; monkeypatch then restores the environment.
+
+
+def _forget_process_state() -> None:
+    """`connect` sets MLflow's process-wide URI, which would win over the next test's
+    MLFLOW_TRACKING_URI; MLflow caches artifact repositories by run id alone, and copied
+    stores (`trained`) share run ids."""
     mlflow.set_tracking_uri(None)
+    _artifact_repos_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test's tracking URI comes from its own environment."""
+    _isolate(monkeypatch)
+    yield
+    _forget_process_state()
 
 
 @functools.cache
@@ -90,7 +102,8 @@ def new_store(database: Path, artifacts: str | None = None) -> str:
 
 def _fill(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """params.yaml, the raw data and its .dvc file in `folder`, the cwd; tracking into a new
-    store there, as `make setup` makes it (its artifacts beside it: tracking.artifact_dir)."""
+    store there, its experiment 0 under `tracking.artifact_dir` beside it (the first `connect`
+    makes it the project's, as `make setup` does)."""
     materialize(folder / RAW)
     shutil.copy(PROJECT_ROOT / f"{RAW}.dvc", folder / f"{RAW}.dvc")
     shutil.copy(PROJECT_ROOT / "params.yaml", folder / "params.yaml")
@@ -108,12 +121,19 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def _trained_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace after one GOOD training job, made once per test process."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        folder = _fill(tmp_path_factory.mktemp("trained"), monkeypatch)
-        run_job(composed(GOOD))
-        mlflow.set_tracking_uri(None)
-    return folder
+    """A workspace after one GOOD training job, made once per test process. The folder is
+    renamed afterwards: a location that a copy's `relocate` missed points nowhere, and fails."""
+    built, saved = tmp_path_factory.mktemp("training"), dict(os.environ)
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            _isolate(monkeypatch)
+            _fill(built, monkeypatch)
+            run_job(composed(GOOD))
+    finally:
+        _forget_process_state()
+        os.environ.clear()
+        os.environ.update(saved)  # `connect`'s defaults too
+    return built.rename(built.with_name(f"trained-{built.name}"))
 
 
 @pytest.fixture
@@ -125,7 +145,8 @@ def trained(workspace: Path, _trained_once: Path) -> str:
     shutil.copyfile(_trained_once / "mlflow.db", workspace / "mlflow.db")
     artifacts = cfg.tracking.artifact_dir
     shutil.copytree(_trained_once / artifacts, workspace / artifacts)
-    relocate(cfg, os.environ["MLFLOW_TRACKING_URI"])
+    moved = relocate(cfg, os.environ["MLFLOW_TRACKING_URI"])
+    assert len(moved) == 1, moved  # the one old artifact folder
     version = MlflowClient().get_model_version_by_alias(cfg.registry.model_name, "challenger")
     return str(version.version)
 
@@ -137,8 +158,9 @@ def free_port() -> int:
 
 
 def mlflow_server(folder: Path, port: int) -> list[str]:
-    """`mlflow server` on loopback with a sqlite store and artifacts in `folder`: one worker
-    and no job runner (MLflow's GenAI jobs), which halves its start-up."""
+    """`mlflow server` on loopback with a sqlite store (new, unless `folder` holds one) and
+    artifacts in `folder`: one worker and no job runner (MLflow's GenAI jobs), which halves
+    its start-up."""
     store = folder / "server.db"
     if not store.exists():
         new_store(store)

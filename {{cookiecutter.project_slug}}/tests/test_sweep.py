@@ -75,8 +75,9 @@ def tune(workspace: Path, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
-def finished(workspace: Path, study: str) -> list[dict[str, object]]:
-    """The study's finished trials' parameters, read from its storage."""
+def finished(workspace: Path, study: str, state: str = "COMPLETE") -> list[dict[str, object]]:
+    """The parameters of the study's trials in `state` (finished ones by default), read from
+    its storage."""
     import optuna
 
     storage = f"sqlite:///{workspace / 'studies.db'}"
@@ -84,7 +85,7 @@ def finished(workspace: Path, study: str) -> list[dict[str, object]]:
         loaded = optuna.load_study(study_name=study, storage=storage)
     except KeyError:  # not created yet
         return []
-    return [t.params for t in loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
+    return [t.params for t in loaded.get_trials(states=(optuna.trial.TrialState[state],))]
 
 
 def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
@@ -98,10 +99,14 @@ def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
     assert finished(workspace, "first") == finished(workspace, "second")  # seeded with `seed`
 
     interrupted = tune(workspace, "--study", "first", "--storage", storage, "--n-trials", "4")
+    # Ctrl-C in the middle of the fourth trial: sent once it runs (it takes seconds; a signal
+    # sent a poll after the third finished could arrive when the fourth had finished too).
     deadline = time.monotonic() + 300
-    while len(finished(workspace, "first")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    interrupted.send_signal(signal.SIGINT)  # Ctrl-C in the middle of the fourth trial
+    while time.monotonic() < deadline and not (
+        len(finished(workspace, "first")) == 3 and finished(workspace, "first", "RUNNING")
+    ):
+        time.sleep(0.05)
+    interrupted.send_signal(signal.SIGINT)
     interrupted.wait(timeout=120)
     assert len(finished(workspace, "first")) == 3
     assert tune(workspace, "--study", "first", "--storage", storage, "--n-trials", "4").wait() == 0
@@ -116,6 +121,8 @@ def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
 
 
 def test_two_workers_share_one_study(workspace: Path) -> None:
+    # Both open a tracking store that does not exist yet: one creates it, under the lock file.
+    (workspace / "mlflow.db").unlink()
     storage = f"sqlite:///{workspace / 'studies.db'}"
     workers = [
         tune(workspace, "--study", "shared", "--storage", storage, "--n-trials", "4")

@@ -1,7 +1,7 @@
 """Held-out metrics of a binary classifier and the curves behind the plots.
 
-scikit-learn is imported when a metric is computed: ~1.8 s that the commands computing none
-(`check`, `data`, `doctor`, the prepare stage, the webhook receiver) do not pay.
+scikit-learn is imported when a metric is computed: ~1.5 s that the prepare stage, which
+computes none, does not pay.
 """
 
 from __future__ import annotations
