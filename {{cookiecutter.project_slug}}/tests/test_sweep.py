@@ -69,10 +69,15 @@ def test_multirun_nests_jobs_and_a_failed_job_would_not_stop_it(workspace: Path)
 
 
 def tune(workspace: Path, *args: str) -> subprocess.Popen[str]:
-    """`tune` in a process of its own (as a second shell or machine would run it)."""
+    """`tune` in a process of its own (as a second shell or machine would run it), with
+    Ctrl-C's default handling even where this suite started with SIGINT ignored (a background
+    job of a non-interactive shell passes SIG_IGN on)."""
     command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli", "tune", *FAST, *args]
     with (workspace / f"tune-{time.monotonic_ns()}.log").open("w") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
 
 
 def finished(workspace: Path, study: str, state: str = "COMPLETE") -> list[dict[str, object]]:
