@@ -1,7 +1,11 @@
-"""Scale: a tracked training job with compute=dask on 10M rows x 20 features of synthetic data,
-on this machine's LocalCluster. Prints the data's in-memory size, the peak memory of the whole
-process tree (client, scheduler, workers; sampled every 0.25 s) and their ratio, and the wall
-time. Run from a baked project's root (see `make bench`); ROWS can be set in the environment.
+"""Scale: a tracked training job with compute=dask on synthetic data (20 float32 features) on
+this machine's LocalCluster, side by side: the default cluster (one worker process, two
+threads) at 10M rows and at 30M rows, and two one-thread workers at 10M rows. For each: the
+data's in-memory size, the peak memory of the whole process tree (client, workers; sampled
+every 0.25 s) and its ratio to the data, the process that held most at the peak, and the wall
+time. Last, the floor: XGBoost alone in one process (no Dask, no MLflow) on as many training
+rows, read from the same files, with the same parameters and two threads. Run from a baked
+project's root (see `make bench`); ROWS (comma-separated) replaces the default's row counts.
 """
 
 from __future__ import annotations
@@ -17,35 +21,112 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+import yaml
 
 from common import package as project_package
 
-ROWS = int(os.environ.get("ROWS", 10_000_000))
-OVERRIDES = [
-    "compute=dask",
-    "data=synthetic",
-    f"data.synthetic.n_rows={ROWS}",
-    "data.synthetic.partition_rows=1000000",
-    "model.n_estimators=100",
-    "model.early_stopping_rounds=0",
-]
+ROWS = [int(n) for n in os.environ.get("ROWS", "10000000,30000000").split(",")]
+TWO_WORKERS = ["compute.n_workers=2", "compute.threads_per_worker=1"]
+GIB = 1024**3
+
+
+def overrides(rows: int) -> list[str]:
+    return [
+        "compute=dask",
+        "data=synthetic",
+        f"data.synthetic.n_rows={rows}",
+        "data.synthetic.partition_rows=1000000",
+        "model.n_estimators=100",
+        "model.early_stopping_rounds=0",
+    ]
 
 
 def peak_memory(root: psutil.Process, stop: threading.Event, peaks: dict[str, int]) -> None:
-    """Largest sums of RSS and of PSS (shared pages split between processes) over the tree."""
+    """Largest sums of RSS and of PSS (shared pages split between processes) over the tree,
+    and the PSS of the largest process at the PSS peak."""
     while not stop.is_set():
-        rss = pss = 0
+        rss = pss = largest = 0
         for process in [root, *root.children(recursive=True)]:
             try:
                 memory = process.memory_full_info()
             except psutil.Error:
                 continue
-            rss, pss = rss + memory.rss, pss + memory.pss
+            rss, pss, largest = rss + memory.rss, pss + memory.pss, max(largest, memory.pss)
+        if pss > peaks["pss"]:
+            peaks["largest"] = largest
         peaks["rss"], peaks["pss"] = max(peaks["rss"], rss), max(peaks["pss"], pss)
         stop.wait(0.25)
 
 
-def main() -> None:
+def sampled(command: list[str], **popen: object) -> tuple[str, dict[str, int], float]:
+    """Run `command`: its output, the peaks of its process tree, its wall time."""
+    started = time.perf_counter()
+    job = psutil.Popen(command, stdout=subprocess.PIPE, **popen)
+    peaks = {"rss": 0, "pss": 0, "largest": 0}
+    stop = threading.Event()
+    sampler = threading.Thread(target=peak_memory, args=(job, stop, peaks))
+    sampler.start()
+    output = job.communicate()[0].decode()
+    stop.set()
+    sampler.join()
+    if job.returncode:
+        raise SystemExit(f"{command[:4]} failed ({job.returncode}):\n{output[-3000:]}")
+    return output, peaks, time.perf_counter() - started
+
+
+def row(rows: int, job: str, in_memory: int, peaks: dict[str, int], wall: float) -> str:
+    return (
+        f"| {rows / 1e6:.0f}M | {job} | {in_memory / GIB:.2f} GiB "
+        f"| {peaks['pss'] / GIB:.2f} GiB = {peaks['pss'] / in_memory:.2f}x "
+        f"| {peaks['rss'] / GIB:.2f} GiB = {peaks['rss'] / in_memory:.2f}x "
+        f"| {peaks['largest'] / GIB:.2f} GiB | {wall:.0f} s |"
+    )
+
+
+def xgboost_alone(folder: str) -> None:
+    """The floor (in its own process): each partition's share of training rows in memory, a
+    QuantileDMatrix over them, 100 rounds with the project's parameters, the training rows as
+    the evaluation set."""
+    import xgboost
+
+    split = yaml.safe_load(Path("conf/data/synthetic.yaml").read_text())
+    train_fraction = 1 - split["valid_size"] - split["test_size"]
+    parts = [pd.read_parquet(path) for path in sorted(Path(folder).glob("*.parquet"))]
+    parts = [part.iloc[: int(len(part) * train_fraction)] for part in parts]
+    features = [name for name in parts[0].columns if name != "target"]
+    xs, ys = [part[features] for part in parts], [part["target"] for part in parts]
+    del parts
+
+    class Partitions(xgboost.DataIter):
+        def __init__(self) -> None:
+            self.index = 0
+            super().__init__()
+
+        def next(self, input_data) -> bool:  # type: ignore[no-untyped-def]
+            if self.index == len(xs):
+                return False
+            input_data(data=xs[self.index], label=ys[self.index])
+            self.index += 1
+            return True
+
+        def reset(self) -> None:
+            self.index = 0
+
+    matrix = xgboost.QuantileDMatrix(Partitions(), nthread=2)
+    model = yaml.safe_load(Path("conf/model/xgboost.yaml").read_text())
+    settings = {
+        "objective": "binary:logistic",
+        "tree_method": "hist",
+        "nthread": 2,
+        "eval_metric": ["logloss", "auc"],
+        **{key: model[key] for key in ("max_depth", "learning_rate", "subsample")},
+    }
+    xgboost.train(settings, matrix, 100, evals=[(matrix, "train")], verbose_eval=False)
+
+
+def measure(rows: int, cluster: list[str]) -> str:
+    """One job in a fresh folder (its data generated first); with the default cluster at the
+    first row count, the floor on the same files too."""
     package = project_package()
     work = Path(tempfile.mkdtemp())
     shutil.copy("params.yaml", work)
@@ -55,33 +136,34 @@ def main() -> None:
         "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
     }
     cli = [sys.executable, "-m", f"{package}.cli"]
-    subprocess.run([*cli, "data", *OVERRIDES], cwd=work, env=env, check=True)
-    parts = sorted((work / "data/raw/synthetic").glob("*.parquet"))
+    quiet = {"cwd": work, "env": env, "check": True, "capture_output": True}
+    subprocess.run([*cli, "data", *overrides(rows)], **quiet)  # type: ignore[call-overload]
+    raw = work / "data/raw/synthetic"
+    parts = sorted(raw.glob("*.parquet"))
     in_memory = sum(int(pd.read_parquet(p).memory_usage(deep=True).sum()) for p in parts)
 
-    started = time.perf_counter()
-    job = psutil.Popen([*cli, "train", *OVERRIDES], cwd=work, env=env, stdout=subprocess.PIPE)
-    peaks = {"rss": 0, "pss": 0}
-    stop = threading.Event()
-    sampler = threading.Thread(target=peak_memory, args=(job, stop, peaks))
-    sampler.start()
-    output = job.communicate()[0].decode()
-    stop.set()
-    sampler.join()
-    elapsed = time.perf_counter() - started
-    if job.returncode:
-        raise SystemExit(f"training failed ({job.returncode}):\n{output[-3000:]}")
-    metrics = next(line for line in output.splitlines() if line.startswith("Metrics:"))
-    gib = 1024**3
-    print(f"{ROWS:,} rows x 20 float32 features in {len(parts)} Parquet partitions")
-    print(f"  data in memory: {in_memory / gib:.2f} GiB; job wall time {elapsed:.0f} s")
-    for kind in ("pss", "rss"):
-        print(
-            f"  peak {kind.upper()} of the process tree: {peaks[kind] / gib:.2f} GiB "
-            f"= {peaks[kind] / in_memory:.2f}x the data"
-        )
-    print(f"  {metrics}")
+    output, peaks, wall = sampled([*cli, "train", *overrides(rows), *cluster], cwd=work, env=env)
+    auc = next(part for part in output.split() if part.startswith("test_auc="))
+    job = f"{' '.join(cluster) or 'default (1 worker x 2 threads)'}, {auc.rstrip(',')}"
+    lines = [row(rows, job, in_memory, peaks, wall)]
+    if not cluster and rows == ROWS[0]:
+        _, floor, wall = sampled([sys.executable, __file__, "--floor", str(raw)], env=env)
+        lines.append(row(rows, "XGBoost alone, one process (the floor)", in_memory, floor, wall))
+    shutil.rmtree(work)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    print("| rows | job | data in memory | peak PSS (tree) | peak RSS (tree) | largest process "
+          "(PSS) | wall time |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    runs = [(rows, []) for rows in ROWS] + [(ROWS[0], TWO_WORKERS)]
+    for rows, cluster in runs:
+        print(measure(rows, cluster), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--floor"]:
+        xgboost_alone(sys.argv[2])
+    else:
+        main()

@@ -15,12 +15,7 @@ protects the path through `promote`; the serving image is built only from the ve
 
 from __future__ import annotations
 
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-
 from .config import Config
-from .registry import create_lock, lock_name
-from .tracking.store import ensure_experiment
 
 ROLES: dict[str, dict[str, str]] = {
     "reader": {"experiment": "READ", "model": "READ", "lock": "READ"},
@@ -32,7 +27,12 @@ ROLES: dict[str, dict[str, str]] = {
 def grant(cfg: Config, uri: str, username: str, role: str, password: str | None) -> list[str]:
     """Create the project's experiment, model and promotion lock if missing, the user if a
     password is given, and give the user the role's permissions; one line per change."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
     from mlflow.server import get_app_client
+
+    from .registry import create_lock, lock_name
+    from .tracking.store import ensure_experiment
 
     auth = get_app_client("basic-auth", tracking_uri=uri)
     client = MlflowClient()

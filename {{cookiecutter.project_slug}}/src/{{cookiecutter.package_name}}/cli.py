@@ -1,7 +1,10 @@
 """The command line: one table of commands, each a handler and its arguments.
 
 `python -m {{ cookiecutter.package_name }}.cli <command> --help` describes each. The DVC stages run
-as `python -m {{ cookiecutter.package_name }}.stages.<name>` (dvc.yaml).
+as `python -m {{ cookiecutter.package_name }}.stages.<name>` (dvc.yaml). A handler imports what its command
+needs (MLflow, the models, plotting), so `check`, `data` and `--help` start in a fraction of a
+second, and worker processes that a compute backend starts from `train` (they import the main
+module again) hold only what they use.
 """
 
 from __future__ import annotations
@@ -14,25 +17,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import (
-    access,
-    doctor,
-    environment,
-    inputs,
-    job,
-    promotion,
-    registry,
-    retention,
-    serving,
-    tune,
-    validation,
-)
+from . import environment
+from .access import ROLES
 from .commands import Command, run_command
-from .config import PROJECT_ROOT
-from .data import fetch
+from .config import PROJECT_ROOT, Config
 from .settings import composed, load_params
-from .tracking.journal import abandon, sync
-from .tracking.store import connect, ensure_experiment, relocate, resolve_uri
 {%- if cookiecutter.ci_workflows == "yes" %}
 from .webhooks import COMMANDS as OPTIONAL_COMMANDS
 {%- else %}
@@ -51,17 +40,38 @@ def _model(parser: argparse.ArgumentParser) -> None:
 
 def _name(options: argparse.Namespace) -> str:
     """The project's registered model (`--model`, when given, must name it)."""
+    from . import registry
+
     cfg = load_params()
     return registry.check_model(cfg, options.model or cfg.registry.model_name)
 
 
+def _connected() -> Config:
+    """params.yaml, with MLflow pointed at the project's tracking server (checked)."""
+    from .tracking.store import connect
+
+    cfg = load_params()
+    connect(cfg)
+    return cfg
+
+
+def _train(args: list[str]) -> int:
+    from . import job
+
+    return job.main(args)
+
+
 def _data(options: argparse.Namespace) -> int:
+    from .data import fetch
+
     cfg = composed(options.overrides) if options.overrides else load_params()
     print(fetch(cfg.data))
     return 0
 
 
 def _check(options: argparse.Namespace) -> int:
+    from . import inputs
+
     composing = options.conf or options.overrides
     print(inputs.check_inputs(options.overrides if composing else None))
     return 0
@@ -75,6 +85,8 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _init_tracking(options: argparse.Namespace) -> int:
+    from .tracking.store import connect, ensure_experiment
+
     cfg = load_params()
     experiment_id = ensure_experiment(cfg, connect(cfg))
     print(f"Experiment {cfg.tracking.experiment_name!r} ready (id {experiment_id}).")
@@ -82,12 +94,16 @@ def _init_tracking(options: argparse.Namespace) -> int:
 
 
 def _doctor(options: argparse.Namespace) -> int:
+    from . import doctor
+
     checks = doctor.diagnose(load_params())
     print("\n".join(map(str, checks)))
     return 0 if all(check.ok for check in checks) else 1
 
 
 def _sync(options: argparse.Namespace) -> int:
+    from .tracking.journal import abandon, sync
+
     if options.abandon:
         print(abandon(load_params(), options.abandon))
         return 0
@@ -99,6 +115,8 @@ def _sync(options: argparse.Namespace) -> int:
 def _mlflow_run(args: list[str]) -> int:
     """`mlflow run . --env-manager local <args>` set up as the project's commands are: its
     .env, the resolved tracking URI (checked first), its experiment, bounded retries."""
+    from .tracking.store import connect, ensure_experiment
+
     cfg = load_params()
     ensure_experiment(cfg, connect(cfg))
     venv = Path(sys.executable).parent  # the entry point's `python`, too
@@ -111,6 +129,8 @@ def _mlflow_run(args: list[str]) -> int:
 
 
 def _relocate(options: argparse.Namespace) -> int:
+    from .tracking.store import relocate, resolve_uri
+
     cfg = load_params()
     moved = relocate(cfg, resolve_uri(cfg)[0])
     print("\n".join(moved) if moved else "Every artifact location is inside the project.")
@@ -118,36 +138,43 @@ def _relocate(options: argparse.Namespace) -> int:
 
 
 def _gc(options: argparse.Namespace) -> int:
+    from . import retention
+    from .tracking.store import connect
+
     cfg = load_params()
     print("\n".join(retention.collect(cfg, connect(cfg), options.apply)))
     return 0
 
 
 def _validate(options: argparse.Namespace) -> int:
-    cfg = load_params()
-    connect(cfg)
+    from . import validation
+
+    cfg = _connected()
     result = validation.validate(cfg, _name(options), options.version, options.mode)
     print(result.table())
     return 0 if result.passed or result.mode == "dry-run" else 1
 
 
 def _promote(options: argparse.Namespace) -> int:
-    cfg = load_params()
-    connect(cfg)
+    from . import promotion
+
+    cfg = _connected()
     print(promotion.promote(cfg, _name(options), options.version))
     return 0
 
 
 def _rollback(options: argparse.Namespace) -> int:
-    cfg = load_params()
-    connect(cfg)
+    from . import promotion
+
+    cfg = _connected()
     print(promotion.rollback(cfg, _name(options)))
     return 0
 
 
 def _predict(options: argparse.Namespace) -> int:
-    cfg = load_params()
-    connect(cfg)
+    from . import registry, serving
+
+    cfg = _connected()
     name = _name(options)
     if not options.model_uri:
         registry.resolve(name, cfg.registry.champion_alias)  # none yet: say how to get one
@@ -158,8 +185,9 @@ def _predict(options: argparse.Namespace) -> int:
 
 
 def _dockerfile(options: argparse.Namespace) -> int:
-    cfg = load_params()
-    connect(cfg)
+    from . import registry, serving
+
+    cfg = _connected()
     name = _name(options)
     version = registry.resolve(name, options.version or cfg.registry.champion_alias).version
     print(f"Wrote {serving.dockerfile(f'models:/{name}/{version}', options.output)}")
@@ -173,6 +201,8 @@ def _dockerfile(options: argparse.Namespace) -> int:
 
 
 def _tune(options: argparse.Namespace) -> int:
+    from . import tune
+
     print(tune.tune(options.overrides, options.study, options.storage, options.n_trials))
     return 0
 
@@ -185,6 +215,9 @@ def _tune_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _access(options: argparse.Namespace) -> int:
+    from . import access
+    from .tracking.store import connect
+
     cfg = load_params()
     password = os.environ.get("ACCESS_PASSWORD")
     lines = access.grant(cfg, connect(cfg), options.user, options.role, password)
@@ -194,7 +227,7 @@ def _access(options: argparse.Namespace) -> int:
 
 def _access_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", required=True)
-    parser.add_argument("--role", required=True, choices=sorted(access.ROLES))
+    parser.add_argument("--role", required=True, choices=sorted(ROLES))
 
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -241,7 +274,7 @@ def _dockerfile_arguments(parser: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, Command] = {
     "train": Command(
         "run the whole pipeline in one MLflow run (Hydra overrides; -m for a sweep)",
-        job.main,
+        _train,
         raw=True,
     ),
     "tune": Command(
