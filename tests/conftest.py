@@ -34,6 +34,12 @@ def _git_identity() -> None:
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (a stable sort): the two xdist workers start on the minutes-long bakes
+    and fill the end of the run with the quick ones."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def load_hook(name: str) -> ModuleType:
     """Import a hook as a module (unrendered: its Jinja lives only inside a string)."""
     spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")

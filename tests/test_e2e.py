@@ -18,7 +18,7 @@ from cookiecutter.main import cookiecutter
 
 from conftest import DEFAULT_SLUG, RAW, TEMPLATE, free_port, loopback_server, project_env, sh
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 MODEL = DEFAULT_SLUG  # registered_model_name defaults to the slug
 PACKAGE = DEFAULT_SLUG.replace("-", "_")
 

@@ -24,6 +24,7 @@ PACKAGE = DEFAULT_SLUG.replace("-", "_")
 # The project's tests run in test_e2e.py; here CI runs its store-free ones (the runner's
 # setting), serially: seconds, and pytest's summary then counts what -m deselected.
 QUICK = {"PYTEST_ADDOPTS": "-m 'not e2e and not slow' -n 0"}
+ORIGIN = pytest.mark.xdist_group("runner-origin")  # the tests that share `origin`, on one worker
 CREDENTIALS = {  # what a repository holds as secrets (the server below has no auth)
     "MLFLOW_READER_USERNAME": "reader",
     "MLFLOW_READER_PASSWORD": "reader-password",
@@ -61,6 +62,7 @@ def summary(output: str) -> str:
     return "\n".join(line for line in output.splitlines() if "Summary" in line or "|" in line)
 
 
+@ORIGIN
 def test_ci_on_a_push_and_on_a_pull_request(origin: tuple[Path, str], tmp_path: Path) -> None:
     _, remote = origin
     pushed = Runner.clone(remote, tmp_path / "push").run("push", "ci.yml", env=QUICK)
@@ -107,6 +109,7 @@ def alias(server: str, name: str) -> str | None:
         return None
 
 
+@ORIGIN
 def test_promote_by_dispatch_and_a_failing_version_stops_before_promote(
     origin: tuple[Path, str], tmp_path: Path
 ) -> None:
