@@ -33,9 +33,9 @@ PACKAGE = "tumor_classifier"
 # Files in every bake, and the files each option value adds (paths in the baked project).
 COMMON_PACKAGE = [
     "__init__.py", "access.py", "cli.py", "commands.py", "config.py", "data.py", "doctor.py",
-    "environment.py", "errors.py", "inputs.py", "job.py", "metrics.py", "plots.py", "promotion.py",
-    "registry.py", "report.py", "retention.py", "serving.py", "settings.py", "steps.py",
-    "sweep.py", "tune.py", "validation.py", "backends/__init__.py", "backends/base.py",
+    "environment.py", "errors.py", "inputs.py", "job.py", "metrics.py", "names.py", "plots.py",
+    "promotion.py", "registry.py", "report.py", "retention.py", "serving.py", "settings.py",
+    "steps.py", "sweep.py", "tune.py", "validation.py", "backends/__init__.py", "backends/base.py",
     "backends/local.py", "models/__init__.py", "models/base.py", "models/logistic_regression.py",
     "models/registered.py", "stages/__init__.py", "stages/evaluate.py", "stages/prepare.py",
     "stages/train.py", "tracking/__init__.py", "tracking/delivery.py", "tracking/journal.py",

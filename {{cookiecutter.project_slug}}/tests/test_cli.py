@@ -28,8 +28,8 @@ def test_help_lists_every_command_of_the_table(capsys) -> None:
 
 
 def test_the_command_line_starts_without_the_heavy_stack() -> None:
-    """Parsing any command imports only the table: each handler imports what it needs (and
-    processes that import the main module again, such as a cluster's workers, stay light)."""
+    """Parsing a command imports none of the heavy stack: each handler imports what it needs
+    (and processes that import the main module again, such as a cluster's workers, stay light)."""
     heavy = ("mlflow", "matplotlib", "sklearn", "xgboost", "dask", "optuna")
     script = (
         "import sys\n"

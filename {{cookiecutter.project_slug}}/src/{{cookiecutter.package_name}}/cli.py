@@ -1,10 +1,10 @@
 """The command line: one table of commands, each a handler and its arguments.
 
-`python -m {{ cookiecutter.package_name }}.cli <command> --help` describes each. The DVC stages run
-as `python -m {{ cookiecutter.package_name }}.stages.<name>` (dvc.yaml). A handler imports what its command
-needs (MLflow, the models, plotting), so `check`, `data` and `--help` start in a fraction of a
-second, and worker processes that a compute backend starts from `train` (they import the main
-module again) hold only what they use.
+`python -m {{ cookiecutter.package_name }}.cli <command> --help` describes each.
+The DVC stages run as `python -m {{ cookiecutter.package_name }}.stages.<name>` (dvc.yaml).
+A handler imports the heavy stack its command needs (MLflow, the model libraries, plotting), so
+`check`, `data` and `--help` start in a fraction of a second, and worker processes that a
+compute backend starts from `train` (they import the main module again) hold only what they use.
 """
 
 from __future__ import annotations

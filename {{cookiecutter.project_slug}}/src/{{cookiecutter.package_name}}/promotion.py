@@ -26,10 +26,10 @@ from mlflow.exceptions import MlflowException
 
 from . import validation
 from .config import Config
+from .names import VERSION_RE
 from .registry import (
     LOCK_SOURCE,
     STATUS_TAG,
-    VERSION_RE,
     RegistryError,
     champion,
     check_model,

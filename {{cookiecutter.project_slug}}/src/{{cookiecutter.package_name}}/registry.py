@@ -8,8 +8,6 @@ response finds the version the run already made instead of making a second one.
 
 from __future__ import annotations
 
-import re
-
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -17,9 +15,8 @@ from mlflow.exceptions import MlflowException
 
 from .config import Config
 from .errors import ProjectError
+from .names import ALIAS_RE, VERSION_RE
 
-VERSION_RE = re.compile(r"^[1-9][0-9]{0,9}$")
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 # Tags a promotion writes on the version it judged; informative only: `promote` re-runs the
 # gate itself and never trusts them.
 STATUS_TAG = "validation.status"
