@@ -25,6 +25,15 @@ import yaml
 
 from common import package as project_package
 
+# conf/model/xgboost.yaml's tree parameters, which the floor trains with too.
+TREE_PARAMS = (
+    "max_depth",
+    "learning_rate",
+    "subsample",
+    "colsample_bytree",
+    "min_child_weight",
+    "reg_lambda",
+)
 ROWS = [int(n) for n in os.environ.get("ROWS", "10000000,30000000").split(",")]
 TWO_WORKERS = ["compute.n_workers=2", "compute.threads_per_worker=1"]
 GIB = 1024**3
@@ -119,7 +128,7 @@ def xgboost_alone(folder: str) -> None:
         "tree_method": "hist",
         "nthread": 2,
         "eval_metric": ["logloss", "auc"],
-        **{key: model[key] for key in ("max_depth", "learning_rate", "subsample")},
+        **{key: model[key] for key in TREE_PARAMS},
     }
     xgboost.train(settings, matrix, 100, evals=[(matrix, "train")], verbose_eval=False)
 
