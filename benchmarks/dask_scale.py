@@ -10,6 +10,7 @@ project's root (see `make bench`); ROWS (comma-separated) replaces the default's
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -25,15 +26,6 @@ import yaml
 
 from common import package as project_package
 
-# conf/model/xgboost.yaml's tree parameters, which the floor trains with too.
-TREE_PARAMS = (
-    "max_depth",
-    "learning_rate",
-    "subsample",
-    "colsample_bytree",
-    "min_child_weight",
-    "reg_lambda",
-)
 ROWS = [int(n) for n in os.environ.get("ROWS", "10000000,30000000").split(",")]
 TWO_WORKERS = ["compute.n_workers=2", "compute.threads_per_worker=1"]
 GIB = 1024**3
@@ -122,14 +114,12 @@ def xgboost_alone(folder: str) -> None:
             self.index = 0
 
     matrix = xgboost.QuantileDMatrix(Partitions(), nthread=2)
-    model = yaml.safe_load(Path("conf/model/xgboost.yaml").read_text())
-    settings = {
-        "objective": "binary:logistic",
-        "tree_method": "hist",
-        "nthread": 2,
-        "eval_metric": ["logloss", "auc"],
-        **{key: model[key] for key in TREE_PARAMS},
-    }
+    # What the project's estimator passes to xgboost.train (one place: its model spec).
+    package = project_package()
+    cfg = importlib.import_module(f"{package}.settings").load_params()
+    spec = importlib.import_module(f"{package}.models.xgboost").XGBoost()
+    arguments = spec.arguments(cfg.model, cfg.seed) | {"n_jobs": 2}
+    settings = xgboost.XGBClassifier(**arguments).get_xgb_params()
     xgboost.train(settings, matrix, 100, evals=[(matrix, "train")], verbose_eval=False)
 
 
