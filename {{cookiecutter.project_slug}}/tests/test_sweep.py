@@ -125,6 +125,42 @@ def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
     assert parent.data.tags["best_run_id"] == best.info.run_id
 
 
+# A `tune` process up to opening its study, at one instant with the others: once all have
+# written their ready file, each waits (busily, to the microsecond) until just after the last.
+OPEN_STUDY = """
+import sys, time
+from pathlib import Path
+from {{ cookiecutter.package_name }}.settings import composed
+from {{ cookiecutter.package_name }}.tune import Study, open_study
+
+cfg = composed([])
+ready, storage, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ready.write_text("")
+while len(files := list(ready.parent.glob("ready-*"))) < count:
+    time.sleep(0.001)
+start = max(file.stat().st_mtime for file in files) + 0.5
+while time.time() < start:
+    pass
+open_study(cfg, Study("shared", storage, 1))
+"""
+
+
+def test_processes_opening_one_new_study_storage_at_once_take_turns(workspace: Path) -> None:
+    # Each would create the new storage's tables ("table studies already exists" for the rest).
+    storage, count = f"sqlite:///{workspace / 'studies.db'}", 4
+    command = [sys.executable, "-c", OPEN_STUDY]
+    opening = [
+        subprocess.Popen(
+            [*command, str(workspace / f"ready-{i}"), storage, str(count)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(count)
+    ]
+    errors = [process.communicate(timeout=300)[1] for process in opening]
+    assert [p.returncode for p in opening] == [0] * count, "".join(e[-2000:] for e in errors)
+
+
 def test_two_workers_share_one_study(workspace: Path) -> None:
     # Both open a tracking store that does not exist yet: one creates it, under the lock file.
     (workspace / "mlflow.db").unlink()
@@ -133,7 +169,9 @@ def test_two_workers_share_one_study(workspace: Path) -> None:
         tune(workspace, "--study", "shared", "--storage", storage, "--n-trials", "4")
         for _ in range(2)
     ]
-    assert [worker.wait(timeout=600) for worker in workers] == [0, 0]
+    codes = [worker.wait(timeout=600) for worker in workers]
+    logs = "".join(log.read_text()[-3000:] for log in sorted(workspace.glob("tune-*.log")))
+    assert codes == [0, 0], logs
     assert 4 <= len(finished(workspace, "shared")) <= 5  # each stops once the study has 4
     parent, children = parent_and_children("shared")
     runs = MlflowClient().search_runs([parent.info.experiment_id], "tags.`optuna.study` = 'shared'")

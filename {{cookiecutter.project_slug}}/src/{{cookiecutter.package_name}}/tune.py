@@ -23,7 +23,7 @@ from .settings import composed
 from .sweep import record_best
 from .tracking.lineage import lineage_tags
 from .tracking.run import PARENT_RUN_ENV
-from .tracking.store import connect, ensure_experiment, next_run_name
+from .tracking.store import connect, ensure_experiment, next_run_name, sqlite_lock
 
 if TYPE_CHECKING:
     import optuna
@@ -108,6 +108,21 @@ def study_parent(cfg: Config, uri: str, study: Study) -> str:
     return first
 
 
+def open_study(cfg: Config, study: Study) -> optuna.Study:
+    """The study, created if new; `tune` processes that start on a new sqlite storage at once
+    take turns (each would create its tables: "table studies already exists")."""
+    import optuna
+
+    with sqlite_lock(study.storage):
+        return optuna.create_study(
+            study_name=study.name,
+            storage=study.storage,
+            direction=cfg.objective.direction,
+            sampler=optuna.samplers.TPESampler(seed=cfg.seed),
+            load_if_exists=True,
+        )
+
+
 def tune(
     overrides: list[str],
     name: str | None = None,
@@ -115,7 +130,6 @@ def tune(
     n_trials: int | None = None,
 ) -> str:
     """Run the study until it has `n_trials` finished trials; return a summary."""
-    import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
@@ -123,13 +137,7 @@ def tune(
     study_conf = study_options(cfg, name, storage, n_trials)
     space = search_space(cfg)
     uri = connect(cfg)
-    study = optuna.create_study(
-        study_name=study_conf.name,
-        storage=study_conf.storage,
-        direction=cfg.objective.direction,
-        sampler=optuna.samplers.TPESampler(seed=cfg.seed),
-        load_if_exists=True,
-    )
+    study = open_study(cfg, study_conf)
     parent = study_parent(cfg, uri, study_conf)
     os.environ[PARENT_RUN_ENV] = parent
 

@@ -120,36 +120,49 @@ def _initialise_sqlite(cfg: Config, uri: str) -> None:
     A new store is made with the project's artifact folder as its root, and its default
     experiment (id 0, where a bare `mlflow run .` puts its runs) becomes the project's
     experiment. Concurrent jobs on a fresh store would otherwise race to create MLflow's tables
-    ("duplicate column name"); an exclusive lock file beside the database serialises that.
+    ("duplicate column name"), so it happens under `sqlite_lock`.
     """
-    import fcntl
-
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    database = sqlite_path(uri)
+    with sqlite_lock(uri):
+        home = artifact_location(cfg, uri)
+        try:
+            if not database.exists():
+                SqlAlchemyStore(uri, home)  # tables, experiment 0
+            client = MlflowClient()
+            client.search_experiments(max_results=1)  # opens the store: migrations
+        except (DatabaseError, MlflowException) as err:
+            reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+            raise TrackingError(
+                f"sqlite store {database} cannot be opened as an MLflow store ({reason}): "
+                "move the file aside to start a new store, or point tracking.default_store "
+                "elsewhere."
+            ) from err
+        # Decided by what the store holds, so a start interrupted before it is finished
+        # the next time: experiment 0 made under our artifacts, no project experiment.
+        first = client.get_experiment(DEFAULT_EXPERIMENT_ID)
+        name = cfg.tracking.experiment_name
+        ours = home is not None and _inside(first.artifact_location, home)
+        if first.name == "Default" and ours and client.get_experiment_by_name(name) is None:
+            client.rename_experiment(DEFAULT_EXPERIMENT_ID, name)
+
+
+@contextmanager
+def sqlite_lock(uri: str) -> Iterator[None]:
+    """One process at a time for a `sqlite:///` database (an exclusive lock on a file beside
+    it): processes that open a new one at once would each create its tables, and all but one
+    fail. Any other URI: no lock (its server serialises)."""
+    if urlparse(uri).scheme != "sqlite":
+        yield
+        return
+    import fcntl
 
     database = sqlite_path(uri)
     with database.with_name(f"{database.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            home = artifact_location(cfg, uri)
-            try:
-                if not database.exists():
-                    SqlAlchemyStore(uri, home)  # tables, experiment 0
-                client = MlflowClient()
-                client.search_experiments(max_results=1)  # opens the store: migrations
-            except (DatabaseError, MlflowException) as err:
-                reason = str(getattr(err, "orig", None) or err).splitlines()[0]
-                raise TrackingError(
-                    f"sqlite store {database} cannot be opened as an MLflow store ({reason}): "
-                    "move the file aside to start a new store, or point tracking.default_store "
-                    "elsewhere."
-                ) from err
-            # Decided by what the store holds, so a start interrupted before it is finished
-            # the next time: experiment 0 made under our artifacts, no project experiment.
-            first = client.get_experiment(DEFAULT_EXPERIMENT_ID)
-            name = cfg.tracking.experiment_name
-            ours = home is not None and _inside(first.artifact_location, home)
-            if first.name == "Default" and ours and client.get_experiment_by_name(name) is None:
-                client.rename_experiment(DEFAULT_EXPERIMENT_ID, name)
+            yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
