@@ -153,7 +153,7 @@ def test_a_stale_ticket_of_a_crashed_promotion_is_cleared(
     assert live_tickets(cfg) == []
 
 
-@pytest.mark.parametrize("reference", ["1; rm -rf /", "champion!", "0", ""])
+@pytest.mark.parametrize("reference", ["1; rm -rf /", "champion!", "0", "", "3\n", "champion\n"])
 def test_bad_references_are_refused(first, reference: str) -> None:
     cfg, _ = first
     with pytest.raises(registry.RegistryError, match="neither a version number nor an alias"):

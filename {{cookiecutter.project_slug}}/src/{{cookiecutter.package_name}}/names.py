@@ -5,5 +5,6 @@ from __future__ import annotations
 
 import re
 
-VERSION_RE = re.compile(r"^[1-9][0-9]{0,9}$")
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# \A...\Z, not ^...$: `$` also matches before a final newline ("3\n").
+VERSION_RE = re.compile(r"\A[1-9][0-9]{0,9}\Z")
+ALIAS_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
