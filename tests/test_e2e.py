@@ -16,7 +16,16 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
-from conftest import DEFAULT_SLUG, RAW, TEMPLATE, free_port, loopback_server, project_env, sh
+from conftest import (
+    DEFAULT_SLUG,
+    RAW,
+    TEMPLATE,
+    check_dvc_round_trip,
+    free_port,
+    loopback_server,
+    project_env,
+    sh,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 MODEL = DEFAULT_SLUG  # registered_model_name defaults to the slug
@@ -113,7 +122,8 @@ def installed(project: Path) -> list[str]:
 
 def test_the_environment_is_the_lock(project: Path, tmp_path: Path) -> None:
     """`make setup` made uv.lock and installed exactly it: a teammate's clone with the same
-    lock installs the same versions; a pyproject.toml edit without `make lock` is refused."""
+    lock installs the same versions, and its data round-trips through the default DVC remote;
+    a pyproject.toml edit without `make lock` is refused."""
     lock = tomllib.loads((project / "uv.lock").read_text())
     versions = {(p["name"], p["version"]) for p in lock["package"]}
     ours = installed(project)
@@ -126,6 +136,7 @@ def test_the_environment_is_the_lock(project: Path, tmp_path: Path) -> None:
     shutil.copy(project / "uv.lock", clone / "uv.lock")  # what committing it would do
     sh(clone, "make", "setup")
     assert installed(clone) == ours
+    check_dvc_round_trip(clone)  # the default (local) remote: the matrix's default rows rely on it
 
     pyproject = clone / "pyproject.toml"
     edited = pyproject.read_text().replace('"pyyaml>=6",', '"pyyaml>=6", "tomli-w>=1",')

@@ -3,7 +3,8 @@
 Quick tier: exact file set, no leftover Jinja, TOML/YAML/JSON parse, ruff clean, committed.
 Slow tier: each bake's `make setup` on its Python, then its own lint and quick tests (its full
 suite runs on the default bake in test_e2e.py); an s3 bake pushes and pulls through an S3
-server (moto).
+server (moto). A bake that differs from the default bake only in its license is the default
+bake to every command: it is checked to be so, and test_e2e sets up and tests that one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import glob
 import os
 import shutil
 import subprocess
+import tomllib
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
@@ -113,11 +115,59 @@ def setup_test_and_round_trip(choice: Choice, project: Path, env: dict[str, str]
     check_dvc_round_trip(project, env)  # through the bake's default DVC remote
 
 
+def differences(project: Path, other: Path) -> set[str]:
+    """The files whose content differs between two bakes (either side's files; not .git)."""
+    files = files_of(project) | files_of(other)
+    return {
+        name
+        for name in files
+        if not ((project / name).is_file() and (other / name).is_file())
+        or (project / name).read_bytes() != (other / name).read_bytes()
+    }
+
+
+def without_license(pyproject: Path) -> dict[str, object]:
+    parsed = tomllib.loads(pyproject.read_text())
+    parsed["project"].pop("license", None)
+    return parsed
+
+
+def installs_and_tests_as_the_default_bake(project: Path, tmp_path: Path) -> bool:
+    """Whether the bake differs from the default bake only where no command reads: LICENSE,
+    the answers recorded in .cruft.json, pyproject's license field. It then sets up and tests
+    exactly as the default bake does, whose `make setup`, full suite and DVC round trip
+    through the default remote test_e2e runs."""
+    default = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path)))
+    differ = differences(project, default)
+    pyproject = default / "pyproject.toml"
+    if "pyproject.toml" in differ and without_license(project / "pyproject.toml") == (
+        without_license(pyproject)
+    ):
+        differ.remove("pyproject.toml")
+    return differ <= {"LICENSE", ".cruft.json"}
+
+
+def test_only_a_license_apart_from_the_default_bake_is_the_default_bake(tmp_path: Path) -> None:
+    def bake(**choice: str) -> Path:
+        out = tmp_path / "-".join(choice.values())
+        return Path(
+            cookiecutter(str(TEMPLATE), no_input=True, extra_context=choice, output_dir=str(out))
+        )
+
+    assert installs_and_tests_as_the_default_bake(bake(license="Proprietary"), tmp_path / "a")
+    assert not installs_and_tests_as_the_default_bake(bake(team_server="no"), tmp_path / "b")
+    assert not installs_and_tests_as_the_default_bake(bake(python_version="3.12"), tmp_path / "c")
+
+
 @pytest.mark.slow
 def test_baked_project_sets_up_and_passes_its_tests(
     bake: tuple[Choice, Path], tmp_path: Path
 ) -> None:
+    """Each bake whose dependencies or code differ from the default bake's: `make setup` on its
+    Python, its lint and quick tier, a DVC round trip. The rest: that they do not differ."""
     choice, project = bake
+    if installs_and_tests_as_the_default_bake(project, tmp_path / "default"):
+        return
     env = project_env(project)
     if choice["dvc_remote"] == "local":
         setup_test_and_round_trip(choice, project, env)
