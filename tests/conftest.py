@@ -88,13 +88,27 @@ def loopback_server(
 
 def project_env(project: Path) -> dict[str, str]:
     """This environment for a baked project's commands: its venv (and its pinned uv) first on
-    PATH, no inherited MLflow or AWS settings, telemetry off."""
+    PATH, no inherited MLflow or AWS settings, telemetry off, and BYTECODE=0: a venv made for
+    one test compiles what it imports, on import, as the project's CI workflows do (so Python
+    may write bytecode, as on a GitHub runner)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
     env.pop("VIRTUAL_ENV", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["BYTECODE"] = "0"
     bins = (project / ".venv" / "bin", project / ".uv" / "bin")
     env["PATH"] = os.pathsep.join([*map(str, bins), env["PATH"]])
     return env
+
+
+def compiled_share(project: Path) -> float:
+    """The share of the modules in a bake's venv (libraries' test suites aside) that have
+    their bytecode."""
+    packages = project / ".venv" / "lib"
+    compiled = {(p.parent.parent, p.name.split(".")[0]) for p in packages.rglob("*.pyc")}
+    sources = [p for p in packages.rglob("*.py") if not {"test", "tests"} & set(p.parts)]
+    assert sources
+    return sum((s.parent, s.stem) in compiled for s in sources) / len(sources)
 
 
 def sh(project: Path, *command: str, env: dict[str, str] | None = None, timeout: int = 900) -> str:

@@ -108,9 +108,11 @@ class Runner:
         for name, value in (env or {}).items():
             command += ["--env", f"{name}={value}"]
         # Jobs in host mode see act's own environment: this machine's (its certificates and
-        # package index settings too), without the test run's own settings.
+        # package index settings too), without the test run's own settings; Python may write
+        # bytecode, as on a GitHub runner (the workflows' BYTECODE=0 relies on it).
         host = {k: v for k, v in os.environ.items() if not k.startswith(TEST_SETTINGS)}
         host.pop("VIRTUAL_ENV", None)
+        host.pop("PYTHONDONTWRITEBYTECODE", None)
         host["MLFLOW_DISABLE_TELEMETRY"] = "true"
         try:
             done = subprocess.run(

@@ -21,6 +21,7 @@ from conftest import (
     RAW,
     TEMPLATE,
     check_dvc_round_trip,
+    compiled_share,
     free_port,
     loopback_server,
     project_env,
@@ -34,10 +35,12 @@ PACKAGE = DEFAULT_SLUG.replace("-", "_")
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default bake after `make setup` (venv, data materialised and pushed, experiment)."""
+    """The default bake after `make setup` (venv, data materialised and pushed, experiment),
+    its bytecode compiled ahead as on a developer's machine."""
     out = tmp_path_factory.mktemp("e2e")
     path = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(out)))
-    sh(path, "make", "setup")
+    sh(path, "make", "setup", env=project_env(path) | {"BYTECODE": "1"})
+    assert compiled_share(path) > 0.95
     return path
 
 

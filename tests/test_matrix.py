@@ -22,7 +22,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from conftest import TEMPLATE, check_dvc_round_trip, project_env, s3_server, sh
+from conftest import TEMPLATE, check_dvc_round_trip, compiled_share, project_env, s3_server, sh
 from matrix import (
     OPTIONS,
     Choice,
@@ -107,6 +107,7 @@ def interpreter(version: str) -> str:
 def setup_test_and_round_trip(choice: Choice, project: Path, env: dict[str, str]) -> None:
     run = partial(sh, project, env=env, timeout=1800)
     run("make", "setup", f"PYTHON={interpreter(choice['python_version'])}")
+    assert compiled_share(project) < 0.5  # BYTECODE=0: only what `setup` imported (~20%)
     version = run(".venv/bin/python", "--version")
     assert version.split()[1].startswith(choice["python_version"] + ".")
     run("make", "lint")

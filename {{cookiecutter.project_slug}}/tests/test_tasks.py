@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
 from {{ cookiecutter.package_name }}.tracking.store import LOCAL_UI
 
@@ -43,3 +45,15 @@ def test_tasks_run_without_make() -> None:
     assert linted.returncode == 0, linted.stdout + linted.stderr
     unknown = tasks("deploy")
     assert unknown.returncode == 2 and "unknown task(s) ['deploy']" in unknown.stderr
+
+
+def test_setup_compiles_bytecode_ahead_unless_told_not_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    compile_ahead = load_tasks().compile_ahead
+    monkeypatch.delenv("BYTECODE", raising=False)
+    assert compile_ahead()
+    for value, ahead in (("", True), ("1", True), ("0", False)):  # make exports "" when unset
+        monkeypatch.setenv("BYTECODE", value)
+        assert compile_ahead() is ahead
+    monkeypatch.setenv("BYTECODE", "no")
+    with pytest.raises(SystemExit, match='BYTECODE must be 0 or 1, not "no"'):
+        compile_ahead()
