@@ -183,7 +183,7 @@ def wait_http(url: str, process: subprocess.Popen, log: Path, timeout_s: float =
                 if response.status == 200:
                     return
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout_s}s:\n{log.read_text()[-5000:]}")
 
 
