@@ -48,6 +48,7 @@ bench: $(VENV)/.installed  ## bake into build/bench, run it, print the benchmark
 		team_server_overhead tracking_overhead dask_scale suite_workers; do \
 		.venv/bin/python $(CURDIR)/benchmarks/$$b.py || exit 1; done
 	$(BIN)/python benchmarks/onboarding.py
+	$(BIN)/python benchmarks/bytecode.py
 
 clean:  ## remove the demo bake and caches
 	rm -rf build .pytest_cache .ruff_cache

@@ -109,11 +109,13 @@ def study_parent(cfg: Config, uri: str, study: Study) -> str:
 
 
 def open_study(cfg: Config, study: Study) -> optuna.Study:
-    """The study, created if new; `tune` processes that start on a new sqlite storage at once
-    take turns (each would create its tables: "table studies already exists")."""
+    """The study, created if new. `tune` processes that start on a new storage at once would
+    each create its tables ("table studies already exists"): on sqlite they take turns; on a
+    database server, the one that lost the race opens the tables the other made."""
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError
 
-    with sqlite_lock(study.storage):
+    def create() -> optuna.Study:
         return optuna.create_study(
             study_name=study.name,
             storage=study.storage,
@@ -121,6 +123,13 @@ def open_study(cfg: Config, study: Study) -> optuna.Study:
             sampler=optuna.samplers.TPESampler(seed=cfg.seed),
             load_if_exists=True,
         )
+
+    with sqlite_lock(study.storage):
+        try:
+            return create()
+        except SQLAlchemyError as err:
+            log.warning("study storage busy (%s): opening it again", str(err).splitlines()[0])
+            return create()
 
 
 def tune(

@@ -150,21 +150,25 @@ def _initialise_sqlite(cfg: Config, uri: str) -> None:
 
 @contextmanager
 def sqlite_lock(uri: str) -> Iterator[None]:
-    """One process at a time for a `sqlite:///` database (an exclusive lock on a file beside
+    """One process at a time for a sqlite database file (an exclusive lock on a file beside
     it): processes that open a new one at once would each create its tables, and all but one
-    fail. Any other URI: no lock (its server serialises)."""
-    if urlparse(uri).scheme != "sqlite":
+    fail. Any other URI (a database server, sqlite in memory): no lock."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         yield
         return
     import fcntl
 
-    database = sqlite_path(uri)
-    with database.with_name(f"{database.name}.lock").open("w") as lock:
+    database = Path(url.database).resolve()
+    # Read-only and made writable by all: a teammate's lock file in a shared folder still opens.
+    lock = os.open(database.with_name(f"{database.name}.lock"), os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        yield
+    finally:
+        os.close(lock)  # releases the lock
 
 
 def artifact_location(cfg: Config, uri: str) -> str | None:
