@@ -4,7 +4,6 @@ lint and tests, and the DVC remote round trip -- real tools, the embedded sqlite
 from __future__ import annotations
 
 import html
-import json
 import re
 import shutil
 import sqlite3
@@ -28,6 +27,7 @@ from conftest import (
     project_env,
     sh,
 )
+from matrix import OPTIONS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 MODEL = DEFAULT_SLUG  # registered_model_name defaults to the slug
@@ -42,7 +42,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(out)))
     sh(path, "make", "setup", env=project_env(path) | {"BYTECODE": "1"})
     assert compiled_share(path) > 0.95
-    default = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"][0]
+    default = OPTIONS["python_version"][0]
     assert sh(path, ".venv/bin/python", "--version").split()[1].startswith(f"{default}.")
     return path
 

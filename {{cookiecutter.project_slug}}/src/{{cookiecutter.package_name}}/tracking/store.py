@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 
 from ..config import PROJECT_ROOT, Config
@@ -44,8 +45,9 @@ def resolve_uri(cfg: Config) -> tuple[str, bool]:
 
 
 def sqlite_path(uri: str) -> Path:
-    """The database file of a `sqlite:///` URI (absolute, or relative to the cwd)."""
-    return Path(uri.removeprefix("sqlite:///")).resolve()
+    """The database file of a `sqlite:///` URI (absolute, or relative to the cwd), as
+    SQLAlchemy reads it (any sqlite driver; a query string is not part of the path)."""
+    return Path(make_url(uri).database or "").resolve()
 
 
 # Tracking URI schemes MLflow has a store for ("": a local folder).
@@ -153,15 +155,13 @@ def sqlite_lock(uri: str) -> Iterator[None]:
     """One process at a time for a sqlite database file (an exclusive lock on a file beside
     it): processes that open a new one at once would each create its tables, and all but one
     fail. Any other URI (a database server, sqlite in memory): no lock."""
-    from sqlalchemy.engine import make_url
-
     url = make_url(uri)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         yield
         return
     import fcntl
 
-    database = Path(url.database).resolve()
+    database = sqlite_path(uri)
     # Read-only and made writable by all: a teammate's lock file in a shared folder still opens.
     lock = os.open(database.with_name(f"{database.name}.lock"), os.O_RDONLY | os.O_CREAT, 0o666)
     try:
