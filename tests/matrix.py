@@ -103,20 +103,45 @@ def _pairs(choice: Choice) -> set[Pair]:
     return set(itertools.combinations(items, 2))
 
 
-def all_pairs(options: dict[str, list[str]], accept: Callable[[Choice], bool]) -> list[Choice]:
-    """A small set of accepted combinations covering every pair of values that any accepted
-    combination has (greedy; deterministic; the first row is all defaults)."""
+def combinations(options: dict[str, list[str]], accept: Callable[[Choice], bool]) -> list[Choice]:
+    """Every accepted combination of these option values, defaults first."""
     names = list(options)
-    combinations = itertools.product(*options.values())
-    candidates = [dict(zip(names, values, strict=True)) for values in combinations]
-    candidates = [choice for choice in candidates if accept(choice)]
-    uncovered = set().union(*(_pairs(choice) for choice in candidates))
+    every = (
+        dict(zip(names, values, strict=True)) for values in itertools.product(*options.values())
+    )
+    return [choice for choice in every if accept(choice)]
+
+
+def all_pairs(candidates: list[Choice]) -> list[Choice]:
+    """A few of these combinations covering every pair of values that any of them has
+    (greedy; deterministic; the first row is the first candidate)."""
     rows: list[Choice] = []
+    uncovered = set().union(*(_pairs(choice) for choice in candidates))
     while uncovered:
         best = max(candidates, key=lambda choice: len(_pairs(choice) & uncovered))
         rows.append(best)
         uncovered -= _pairs(best)
     return rows
+
+
+# Options that no command reads (LICENSE, .cruft.json and pyproject's license field): bakes
+# that differ only in these set up and test alike.
+UNREAD = ("license",)
+
+
+def read_options(choice: Choice) -> Choice:
+    return {name: value for name, value in choice.items() if name not in UNREAD}
+
+
+def bake_matrix(options: dict[str, list[str]], accept: Callable[[Choice], bool]) -> list[Choice]:
+    """All pairs of option values (the first row all defaults), in rows whose read options
+    take only the combinations that all pairs of those need; the unread values are spread
+    over those combinations."""
+    unread = {name: values for name, values in options.items() if name in UNREAD}
+    defaults = {name: values[0] for name, values in unread.items()}
+    bases = all_pairs(combinations(read_options(options), lambda c: accept(c | defaults)))
+    spread = [base | rest for base in bases for rest in combinations(unread, lambda _: True)]
+    return all_pairs([choice for choice in spread if accept(choice)])
 
 
 def label(choice: Choice) -> str:
