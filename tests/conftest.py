@@ -35,7 +35,7 @@ def _git_identity() -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first (a stable sort): the two xdist workers start on the minutes-long bakes
+    """Slow tests first (a stable sort): the xdist workers start on the minutes-long bakes
     and fill the end of the run with the quick ones."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 

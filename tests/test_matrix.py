@@ -2,10 +2,10 @@
 
 Quick tier: exact file set, no leftover Jinja, TOML/YAML/JSON parse, ruff clean, committed.
 Slow tier: `make setup` on its Python once for each combination of the options that commands
-read (all but the license), then its own lint and quick tests (the default bake's full suite
-runs in test_e2e.py); an s3 bake pushes and pulls through an S3 server (moto). A bake that
-differs from a set-up one only in its license is that bake to every command: it is checked to
-be so, file by file.
+read (all but the license), then its own lint and quick tests with CI set, as on a runner (the
+default bake's full suite runs in test_e2e.py); an s3 bake pushes and pulls through an S3
+server (moto). A bake that differs from a set-up one only in its license is that bake to
+every command: it is checked to be so, file by file.
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def setup_test_and_round_trip(choice: Choice, project: Path, env: dict[str, str]
     version = run(".venv/bin/python", "--version")
     assert version.split()[1].startswith(choice["python_version"] + ".")
     run("make", "lint")
-    out = run("make", "test", "ARGS=-m 'not slow' -p no:cacheprovider")  # the README's quick tier
+    quick = "ARGS=-m 'not slow' -p no:cacheprovider"  # the README's quick tier, as a runner runs it
+    out = sh(project, "make", "test", quick, env=env | {"CI": "true"}, timeout=1800)
     assert " passed" in out and " failed" not in out and " skipped" not in out, out[-3000:]
     check_dvc_round_trip(project, env)  # through the bake's default DVC remote
 

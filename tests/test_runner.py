@@ -21,12 +21,10 @@ pytestmark = pytest.mark.slow
 MODEL = DEFAULT_SLUG
 REPOSITORY = f"acme/{DEFAULT_SLUG}"  # what the clones' origin says (act reads it from there)
 PACKAGE = DEFAULT_SLUG.replace("-", "_")
-# The project's tests run in test_e2e.py; here CI runs its store-free ones (the runner's
-# setting), serially: seconds, and pytest's summary then counts what -m deselected.
-QUICK = {"PYTEST_ADDOPTS": "-m 'not e2e and not slow' -n 0"}  # the job's `make test`
-# For a run that proves something besides the suite (a pull request's diff, where the data
-# comes from): the suite's config and data modules, which the push run's quick tier includes.
-A_FEW = {"PYTEST_ADDOPTS": "-m 'not e2e and not slow' -n 0 tests/test_config.py tests/test_data.py"}
+# The job's `make test` runs the suite's config and data modules, serially: seconds, and
+# pytest's summary then counts what -m deselected. The whole suite runs in test_e2e.py, and
+# each set-up matrix row runs its quick tier with CI set, as a runner sets it.
+QUICK = {"PYTEST_ADDOPTS": "-m 'not e2e and not slow' -n 0 tests/test_config.py tests/test_data.py"}
 ORIGIN = pytest.mark.xdist_group("runner-origin")  # the tests that share `origin`, on one worker
 CREDENTIALS = {  # what a repository holds as secrets (the server below has no auth)
     "MLFLOW_READER_USERNAME": "reader",
@@ -90,7 +88,7 @@ def test_ci_on_a_push_and_on_a_pull_request(origin: tuple[Path, str], tmp_path: 
         "number": 1,
         "pull_request": {"base": {"ref": "main"}, "head": {"ref": "deeper-trees"}},
     }
-    done = runner.run("pull_request", "ci.yml", event, env=A_FEW)
+    done = runner.run("pull_request", "ci.yml", event, env=QUICK)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     written = summary(done.stdout)
     assert "Metrics: this pull request against origin/main" in written, written
@@ -181,6 +179,6 @@ def test_ci_pulls_the_data_from_an_s3_remote_with_secrets(tmp_path: Path) -> Non
         runner = Runner.clone(remote, tmp_path / "ci")
         secrets = {f"DVC_{name}": value for name, value in keys.items()}
         secrets["DVC_S3_ENDPOINT_URL"] = endpoint
-        done = runner.run("push", "ci.yml", secrets=secrets, env=A_FEW)
+        done = runner.run("push", "ci.yml", secrets=secrets, env=QUICK)
         assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
         assert "pulled from the DVC remote" in done.stdout
