@@ -70,7 +70,9 @@ def test_ci_on_a_push_and_on_a_pull_request(origin: tuple[Path, str], tmp_path: 
     assert pushed.returncode == 0, pushed.stdout[-6000:] + pushed.stderr[-2000:]
     assert outcome(pushed.stdout, "ci/test") == "succeeded"
     plain = re.sub(r"\x1b\[[0-9;]*m", "", pushed.stdout)  # pytest colours its summary
-    assert re.search(r"=+ \d+ passed, \d+ deselected in [\d.]+s =+", plain)  # the runner's -m
+    assert re.search(r"tests/test_config\.py \.+", plain)  # the runner's PYTEST_ADDOPTS
+    assert re.search(r"tests/test_data\.py \.+", plain)
+    assert re.search(r"=+ \d+ passed(, \d+ deselected)? in [\d.]+s =+", plain)
     assert "Metrics: this pull request" not in pushed.stdout  # a pull request's step only
 
     # A pull request that changes a parameter: its summary compares the run with main's.
