@@ -21,9 +21,9 @@ pytestmark = pytest.mark.slow
 MODEL = DEFAULT_SLUG
 REPOSITORY = f"acme/{DEFAULT_SLUG}"  # what the clones' origin says (act reads it from there)
 PACKAGE = DEFAULT_SLUG.replace("-", "_")
-# The job's `make test` runs the suite's config and data modules, serially: seconds, and
-# pytest's summary then counts what -m deselected. The whole suite runs in test_e2e.py, and
-# each set-up matrix row runs its quick tier with CI set, as a runner sets it.
+# The job's `make test` runs the suite's config and data modules, serially: seconds. The
+# whole suite runs in test_e2e.py, and each set-up matrix row runs its quick tier with CI set,
+# as a runner sets it.
 QUICK = {"PYTEST_ADDOPTS": "-m 'not e2e and not slow' -n 0 tests/test_config.py tests/test_data.py"}
 ORIGIN = pytest.mark.xdist_group("runner-origin")  # the tests that share `origin`, on one worker
 CREDENTIALS = {  # what a repository holds as secrets (the server below has no auth)
