@@ -59,8 +59,8 @@ COMMON = {
 OPTIONAL = {
     ("model_library", "xgboost"): {
         f"src/{PACKAGE}/backends/dask.py", f"src/{PACKAGE}/models/xgboost.py",
-        "tests/test_dask.py", "conf/compute/dask.yaml", "conf/model/xgboost.yaml",
-        "conf/search/xgboost.yaml",
+        f"src/{PACKAGE}/models/xgboost_dask.py", "tests/test_dask.py", "conf/compute/dask.yaml",
+        "conf/model/xgboost.yaml", "conf/search/xgboost.yaml",
     },
     ("ci_workflows", "yes"): {
         ".github/dependabot.yml", ".github/workflows/ci.yml", ".github/workflows/promote.yml",
