@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+import pyarrow.parquet as pq
 import yaml
 
 from common import package as project_package
@@ -94,7 +95,7 @@ def xgboost_alone(folder: str) -> None:
     split = yaml.safe_load(Path("conf/data/synthetic.yaml").read_text())
     shares = (0.0, 1 - split["valid_size"] - split["test_size"], 1 - split["test_size"])
     files = sorted(Path(folder).glob("*.parquet"))
-    features = [name for name in pd.read_parquet(files[0]).columns if name != "target"]
+    features = [name for name in pq.read_schema(files[0]).names if name != "target"]
 
     class Files(xgboost.DataIter):
         def __init__(self, start: float, stop: float) -> None:
