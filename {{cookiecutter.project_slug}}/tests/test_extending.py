@@ -10,16 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
+from conftest import produce_raw
 from mlflow import MlflowClient
 
-from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
-from {{ cookiecutter.package_name }}.data import materialize
+from {{ cookiecutter.package_name }}.project import PROJECT
 
-pytestmark = pytest.mark.e2e
 PACKAGE = "{{ cookiecutter.package_name }}"
-RAW = "data/raw/breast_cancer.csv"
+PROJECT_ROOT = PROJECT.root
 
 SPEC = '''"""Logistic regression fitted by stochastic gradient descent, saved with skops."""
 
@@ -28,10 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from ..config import ModelParams, check
-from .base import Labelled, SklearnModel, TrainResult
+from mlrig import ModelParams, SklearnModel, check
 
 
 @dataclass
@@ -47,19 +42,19 @@ class SGD(SklearnModel[SGDParams]):
     name = "sgd"
     params = SGDParams
 
-    def fit(self, params: SGDParams, seed: int, train: Labelled, valid: Labelled) -> TrainResult:
+    def estimator(self, params: SGDParams, seed: int) -> Any:
         from sklearn.linear_model import SGDClassifier
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        estimator = SGDClassifier(
+        classifier = SGDClassifier(
             loss="log_loss", alpha=params.alpha, max_iter=params.max_iter, random_state=seed
         )
-        model = make_pipeline(StandardScaler(), estimator)
-        model.fit(train.features, train.target)
-        return TrainResult(model=model)
+        return make_pipeline(StandardScaler(), classifier)
 
-    def importance(self, model: Any) -> np.ndarray:
+    def importance(self, model: Any) -> Any:
+        import numpy as np
+
         return np.abs(np.ravel(model.steps[-1][1].coef_))
 
 
@@ -98,10 +93,9 @@ def test_a_third_model_kind_from_the_recipe(tmp_path: Path, monkeypatch) -> None
     project.mkdir()
     for name in ("src", "conf"):
         shutil.copytree(PROJECT_ROOT / name, project / name, ignore=shutil.ignore_patterns("*.pyc"))
-    for name in ("params.yaml", "pyproject.toml", f"{RAW}.dvc"):
-        (project / name).parent.mkdir(parents=True, exist_ok=True)
+    for name in ("params.yaml", "pyproject.toml"):
         shutil.copy(PROJECT_ROOT / name, project / name)
-    materialize(project / RAW)
+    produce_raw(project)
     add_model_kind(project)
 
     out = run(project, sys.executable, "-m", f"{PACKAGE}.cli", "train", "model=sgd")

@@ -1,6 +1,7 @@
-"""dvc.yaml's stages depend on every module they run: edit any module a stage imports, directly
-or not, and `dvc status` reports that stage, so `dvc repro` never calls a changed pipeline "up
-to date". The import closure comes from the code itself (grimp, import-linter's graph)."""
+"""dvc.yaml's stages depend on every module they run: edit any module of the project a stage
+imports, directly or not, or uv.lock (which pins the mlrig library), and `dvc status` reports
+that stage, so `dvc repro` never calls a changed pipeline "up to date". The import closure
+comes from the code itself (grimp, import-linter's graph)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from pathlib import Path
 import grimp
 import pytest
 import yaml
+from conftest import produce_raw
 
-from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
-from {{ cookiecutter.package_name }}.data import materialize
+from {{ cookiecutter.package_name }}.project import PROJECT
+
+PROJECT_ROOT = PROJECT.root
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 PIPELINE = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())["stages"]
@@ -48,6 +51,7 @@ def test_every_module_a_stage_runs_is_one_of_its_deps(stage: str) -> None:
     deps = PIPELINE[stage]["deps"]
     missing = sorted(str(path) for path in closure(stage) if not covered(path, deps))
     assert missing == [], f"add to the deps of stage {stage} in dvc.yaml: {missing}"
+    assert "uv.lock" in deps  # the library's version
 
 
 def dvc(cwd: Path, *args: str) -> str:
@@ -63,11 +67,9 @@ def committed_pipeline(tmp_path: Path) -> Path:
     are placeholders committed as they are (`dvc commit`), so nothing has to run."""
     dvc(tmp_path, "init", "--no-scm", "--quiet")
     shutil.copytree(PROJECT_ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("*.pyc"))
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", "uv.lock"):
         shutil.copy(PROJECT_ROOT / name, tmp_path / name)
-    raw = "data/raw/breast_cancer.csv"
-    materialize(tmp_path / raw)
-    shutil.copy(PROJECT_ROOT / f"{raw}.dvc", tmp_path / f"{raw}.dvc")
+    produce_raw(tmp_path)
     placeholders = (
         "data/processed/train.csv", "models/model/MLmodel",
         "reports/metrics.json", "reports/plots/roc.csv", "reports/figures/roc_curve.png",
@@ -82,7 +84,7 @@ def committed_pipeline(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_editing_any_module_a_stage_runs_makes_dvc_rerun_it(committed_pipeline: Path) -> None:
-    runs_it = {stage: closure(stage) for stage in STAGES}
+    runs_it = {stage: closure(stage) | {Path("uv.lock")} for stage in STAGES}
     for path in sorted(set().union(*runs_it.values())):
         source = committed_pipeline / path
         original = source.read_text()

@@ -8,9 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from mlrig.tracking.store import LOCAL_UI
 
-from {{ cookiecutter.package_name }}.config import PROJECT_ROOT
-from {{ cookiecutter.package_name }}.tracking.store import LOCAL_UI
+from {{ cookiecutter.package_name }}.project import PROJECT
+
+PROJECT_ROOT = PROJECT.root
 
 
 def load_tasks():

@@ -1,25 +1,34 @@
-"""Figures logged to MLflow and saved for DVC plots (plain Figures: pyplot keeps no state)."""
+"""Figures logged to MLflow and saved for DVC plots (plain Figures: pyplot keeps no state).
+
+matplotlib is imported when a figure is drawn: commands that draw none do not pay for it.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
-from matplotlib.figure import Figure
-from sklearn.metrics import ConfusionMatrixDisplay
+from typing import TYPE_CHECKING
 
-from .metrics import Evaluation
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from mlrig import Scored
 
 
-def confusion_matrix(evaluation: Evaluation) -> Figure:
+def confusion_matrix(confusion: pd.DataFrame) -> Figure:
+    from matplotlib.figure import Figure
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     figure = Figure(figsize=(5, 4.5))
     axis = figure.subplots()
     ConfusionMatrixDisplay.from_predictions(
-        evaluation.y_true, evaluation.y_pred, ax=axis, colorbar=False
+        confusion["actual"], confusion["predicted"], ax=axis, colorbar=False
     )
     axis.set_title("Confusion matrix (test)")
     return figure
 
 
 def roc_curve(roc: pd.DataFrame, auc: float) -> Figure:
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(5, 5))
     axis = figure.subplots()
     axis.plot(roc["fpr"], roc["tpr"], label=f"AUC = {auc:.3f}")
@@ -29,11 +38,13 @@ def roc_curve(roc: pd.DataFrame, auc: float) -> Figure:
     return figure
 
 
-def precision_recall_curve(points: pd.DataFrame, evaluation: Evaluation) -> Figure:
+def precision_recall_curve(points: pd.DataFrame, scored: Scored) -> Figure:
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(5, 5))
     axis = figure.subplots()
     axis.plot(points["recall"], points["precision"], drawstyle="steps-post")
-    prevalence = float(evaluation.y_true.mean())
+    prevalence = float(scored.y_true.mean())
     axis.axhline(prevalence, linestyle="--", color="grey", label=f"prevalence = {prevalence:.2f}")
     axis.set(xlabel="Recall", ylabel="Precision", title="Precision-recall (test)")
     axis.legend(loc="lower left")
@@ -41,6 +52,8 @@ def precision_recall_curve(points: pd.DataFrame, evaluation: Evaluation) -> Figu
 
 
 def feature_importance(importance: pd.DataFrame, top: int = 15) -> Figure:
+    from matplotlib.figure import Figure
+
     head = importance.head(top).iloc[::-1]
     figure = Figure(figsize=(6, 0.35 * len(head) + 1), layout="tight")
     axis = figure.subplots()

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ..config import ModelParams, check
-from .base import Labelled, SklearnModel, TrainResult
+from mlrig import ModelParams, SklearnModel, check
 
 if TYPE_CHECKING:
+    import numpy as np
     from sklearn.pipeline import Pipeline
 
 
@@ -32,24 +30,20 @@ class LogisticRegression(SklearnModel[LogisticRegressionParams]):
     name = "logistic_regression"
     params = LogisticRegressionParams
 
-    def fit(
-        self, params: LogisticRegressionParams, seed: int, train: Labelled, valid: Labelled
-    ) -> TrainResult:
+    def estimator(self, params: LogisticRegressionParams, seed: int) -> Pipeline:
         from sklearn import linear_model
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        estimator = linear_model.LogisticRegression(
-            C=params.C,
-            max_iter=params.max_iter,
-            class_weight=params.class_weight,
+        classifier = linear_model.LogisticRegression(
+            C=params.C, max_iter=params.max_iter, class_weight=params.class_weight,
             random_state=seed,
-        )
-        model = make_pipeline(StandardScaler(), estimator)
-        model.fit(train.features, train.target)
-        return TrainResult(model=model)
+        )  # fmt: skip
+        return make_pipeline(StandardScaler(), classifier)
 
     def importance(self, model: Pipeline) -> np.ndarray:
+        import numpy as np
+
         return np.abs(np.ravel(model.steps[-1][1].coef_))
 
 

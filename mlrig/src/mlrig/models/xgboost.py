@@ -1,0 +1,159 @@
+"""XGBoost model kinds: XGBoost's scikit-learn classifier, saved in XGBoost's native UBJSON
+format; trained in this process or, with `compute=dask`, on a Dask cluster (`xgboost_dask`).
+
+A project's kind gives its parameters and `arguments`, the classifier's keyword arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..config import ConfigError
+from .base import Labelled, ModelRefused, ModelSpec, P, TrainResult, inside, pinned
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import dask.dataframe as dd
+    import numpy as np
+    from xgboost import XGBClassifier
+
+log = logging.getLogger(__name__)
+# eval_set = [train, valid], named as XGBClassifier names them
+EVALS = ("validation_0", "validation_1")
+
+
+def progress(rounds: int) -> Any:
+    """A training callback that logs a tenth of the way at a time: the round and the latest
+    validation metrics."""
+    from xgboost.callback import TrainingCallback
+
+    every = max(1, rounds // 10)
+
+    class Progress(TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
+            done = epoch + 1
+            if done % every == 0 or done == rounds:
+                latest = evals_log.get(EVALS[1], {})
+                shown = ", ".join(f"{name}={values[-1]:.4f}" for name, values in latest.items())
+                log.info("round %d/%d: valid %s", done, rounds, shown)
+            return False  # never stops training
+
+    return Progress()
+
+
+def history(evals: dict[str, dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per-iteration metrics by name, from XGBoost's evaluation log of [train, valid]."""
+    return {
+        f"iter_{split}_{metric}": [float(v) for v in values]
+        for split, key in zip(("train", "valid"), EVALS, strict=True)
+        for metric, values in evals[key].items()
+    }
+
+
+class XGBoostModel(ModelSpec[P]):
+    """An `XGBClassifier` with the keyword arguments `arguments` gives (`n_estimators` and
+    `early_stopping_rounds` among them); a missing value takes each split's learned default
+    branch. Loaded by XGBoost's own parser alone."""
+
+    flavor = "xgboost"
+    requirements = frozenset({"mlflow", "xgboost", "xgboost-cpu"})
+    handles_missing = True
+
+    @abstractmethod
+    def arguments(self, params: P, seed: int) -> dict[str, Any]:
+        """The classifier's keyword arguments, the same locally and on Dask."""
+
+    def check(self, params: P) -> None:
+        """A CUDA device needs the CUDA build of xgboost (`make setup` installs the CPU one)."""
+        import xgboost
+
+        device = str(self.arguments(params, 0).get("device", "cpu"))
+        if device.startswith("cuda") and not xgboost.build_info().get("USE_CUDA"):
+            raise ConfigError(
+                f"model.device={device} needs the CUDA build of xgboost; this venv has the CPU "
+                "build: rm -rf .venv && make setup XGBOOST=cuda"
+            )
+
+    def fit(self, params: P, seed: int, train: Labelled, valid: Labelled) -> TrainResult:
+        from xgboost import XGBClassifier
+
+        arguments = self.arguments(params, seed)
+        model = XGBClassifier(**arguments, callbacks=[progress(arguments["n_estimators"])])
+        model.fit(
+            train.features,
+            train.target,
+            eval_set=[(train.features, train.target), (valid.features, valid.target)],
+            verbose=False,
+        )
+        model.callbacks = None  # the saved model keeps only JSON-serialisable settings
+        best = model.best_iteration if arguments.get("early_stopping_rounds") else None
+        return TrainResult(model, history(model.evals_result()), best)
+
+    def fit_dask(
+        self,
+        params: P,
+        seed: int,
+        train: dd.DataFrame,
+        valid: dd.DataFrame,
+        features: list[str],
+        target: str,
+    ) -> TrainResult:
+        """Fit on the default Dask client with the local arguments, each worker streaming its
+        partitions (`xgboost_dask`); the model is a plain XGBClassifier, so it is saved,
+        logged and loaded like a locally trained one."""
+        from distributed import get_client
+        from xgboost import XGBClassifier
+
+        from . import xgboost_dask
+
+        model = XGBClassifier(**self.arguments(params, seed))
+        trained = xgboost_dask.fit(
+            get_client(),
+            model.get_xgb_params(),
+            model.n_estimators,
+            model.early_stopping_rounds or None,
+            (train, valid),
+            features,
+            target,
+            EVALS,
+        )
+        model.load_model(bytearray(trained.booster))
+        return TrainResult(model, history(trained.history), trained.best_iteration)
+
+    def scores_dask(self, model: XGBClassifier, features: dd.DataFrame) -> da.Array:
+        """Probability of class 1, computed where the partitions are."""
+        from xgboost import dask as dxgb
+
+        return dxgb.inplace_predict(None, model.get_booster(), features)
+
+    def importance(self, model: XGBClassifier) -> np.ndarray:
+        import numpy as np
+
+        return np.asarray(model.feature_importances_, dtype=float)
+
+    def load_native(self, folder: Path, flavor: dict[str, Any]) -> XGBClassifier:
+        """XGBoost's own JSON/UBJSON parser; the flavor's `model_class` and `code` are ignored."""
+        if flavor.get("model_format") not in ("ubj", "json"):
+            raise ModelRefused(
+                f"model_format {flavor.get('model_format')!r}: only XGBoost's JSON or UBJSON "
+                "loads without running code"
+            )
+        from xgboost import XGBClassifier
+
+        model = XGBClassifier()
+        model.load_model(str(inside(folder, flavor.get("data"))))
+        return model
+
+    def save_options(self) -> dict[str, Any]:
+        """UBJSON; the requirements name the XGBoost build installed (xgboost-cpu on the CPU
+        group: a serving image then carries no CUDA libraries)."""
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        try:
+            build = distribution("xgboost-cpu").metadata["Name"]
+        except PackageNotFoundError:
+            build = "xgboost"
+        return {"model_format": "ubj", "pip_requirements": pinned("mlflow", build)}

@@ -1,0 +1,168 @@
+"""`tune`: an Optuna study over the model's search space (conf/search/<model kind>.yaml).
+
+The study is stored (the project's conf/tune.yaml: a sqlite file in its root by default), so running
+`tune` again continues it up to `n_trials` finished trials, and several `tune` processes on one
+storage share it. Each trial composes conf/ with the sampled values (Hydra's compose API) and
+runs one tracked job, nested under the study's one parent run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import OmegaConf
+
+from .config import Config, ConfigError, check
+from .job import run_job
+from .sweep import record_best
+from .tracking.lineage import lineage_tags
+from .tracking.run import nested_under
+from .tracking.store import Tracking, sqlite_lock
+
+if TYPE_CHECKING:
+    import optuna
+
+    from .project import Project
+
+log = logging.getLogger(__name__)
+STUDY_TAG = "optuna.study"
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    storage: str
+    n_trials: int
+
+
+def study_options(
+    project: Project, cfg: Config, name: str | None, storage: str | None, n_trials: int | None
+) -> Study:
+    """conf/tune.yaml, with the command line's values first."""
+    options = OmegaConf.to_container(OmegaConf.load(project.conf_dir / "tune.yaml"))
+    assert isinstance(options, dict)
+    kind = project.spec(cfg.model).name
+    study = Study(
+        name=name or options.get("study_name") or f"{cfg.project}-{kind}",
+        storage=storage or options.get("storage") or f"sqlite:///{project.root / 'optuna.db'}",
+        n_trials=n_trials or int(options.get("n_trials") or 0),
+    )
+    check(study.n_trials >= 1, "tune: n_trials must be >= 1")
+    return study
+
+
+def search_space(project: Project, cfg: Config) -> dict[str, dict[str, Any]]:
+    """conf/search/<model kind>.yaml: parameter -> {int|float|choice: ..., log: bool}."""
+    kind = project.spec(cfg.model).name
+    path = project.conf_dir / "search" / f"{kind}.yaml"
+    if not path.exists():
+        raise ConfigError(f"{path} is missing: write the search space of model={kind} there")
+    space = OmegaConf.to_container(OmegaConf.load(path))
+    assert isinstance(space, dict)
+    for key, entry in space.items():
+        kinds = {"int", "float", "choice"} & set(entry or {})
+        check(len(kinds) == 1, f"{path.name}: {key} needs one of int, float or choice")
+    return {str(key): dict(entry) for key, entry in space.items()}
+
+
+def suggest(trial: optuna.Trial, key: str, entry: dict[str, Any]) -> Any:
+    if "choice" in entry:
+        return trial.suggest_categorical(key, entry["choice"])
+    if "int" in entry:
+        low, high = entry["int"]
+        return trial.suggest_int(key, low, high, log=bool(entry.get("log")))
+    low, high = entry["float"]
+    return trial.suggest_float(key, low, high, log=bool(entry.get("log")))
+
+
+def override(key: str, value: Any) -> str:
+    """A Hydra override for a sampled value (None is `null`)."""
+    return f"{key}={'null' if value is None else value}"
+
+
+def study_parent(tracking: Tracking, cfg: Config, study: Study) -> str:
+    """The study's parent run, shared by every `tune` process on the study: the oldest run
+    tagged with its name (a process that created a second one in a race deletes it)."""
+    client = tracking.client
+    experiment_id = tracking.ensure_experiment()
+    query = f"tags.`{STUDY_TAG}` = '{study.name}'"
+
+    def oldest() -> str | None:
+        found = client.search_runs([experiment_id], query, max_results=1000)
+        first = min(found, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+        return first.info.run_id if first else None
+
+    existing = oldest()
+    if existing:
+        return existing
+    tags = {**lineage_tags(cfg), STUDY_TAG: study.name, "sweep.sweeper": "optuna"}
+    name = tracking.next_run_name(experiment_id, "tune")
+    mine = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    first = oldest() or mine
+    if first != mine:
+        client.delete_run(mine)
+    return first
+
+
+def open_study(cfg: Config, study: Study) -> optuna.Study:
+    """The study, created if new. `tune` processes that start on a new storage at once would
+    each create its tables ("table studies already exists"): on sqlite they take turns; on a
+    database server, the one that lost the race opens the tables the other made."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    def create() -> optuna.Study:
+        return optuna.create_study(
+            study_name=study.name,
+            storage=study.storage,
+            direction=cfg.objective.direction,
+            sampler=optuna.samplers.TPESampler(seed=cfg.seed),
+            load_if_exists=True,
+        )
+
+    with sqlite_lock(study.storage):
+        try:
+            return create()
+        except SQLAlchemyError as err:
+            log.warning("study storage busy (%s): opening it again", str(err).splitlines()[0])
+            return create()
+
+
+def tune(
+    project: Project,
+    overrides: list[str],
+    name: str | None = None,
+    storage: str | None = None,
+    n_trials: int | None = None,
+) -> str:
+    """Run the study until it has `n_trials` finished trials; return a summary."""
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    cfg = project.composed(overrides)
+    study_conf = study_options(project, cfg, name, storage, n_trials)
+    space = search_space(project, cfg)
+    tracking = Tracking.connect(cfg, project.root)
+    study = open_study(cfg, study_conf)
+    parent = study_parent(tracking, cfg, study_conf)
+
+    def objective(trial: optuna.Trial) -> float:
+        sampled = [override(key, suggest(trial, key, entry)) for key, entry in space.items()]
+        summary = run_job(project, project.composed([*overrides, *sampled]))
+        trial.set_user_attr("mlflow_run_id", summary.run_id)
+        return summary.metrics[cfg.objective.metric]
+
+    finished = (TrialState.COMPLETE,)
+    done = len(study.get_trials(deepcopy=False, states=finished))
+    log.info("study %s: %d of %d trials finished", study_conf.name, done, study_conf.n_trials)
+    if done < study_conf.n_trials:
+        with nested_under(parent):
+            study.optimize(
+                objective,
+                callbacks=[MaxTrialsCallback(study_conf.n_trials, states=finished)],
+                catch=(Exception,),
+            )
+    summary = record_best(tracking, cfg, parent)
+    return f"{summary} (study {study_conf.name} in {study_conf.storage})"

@@ -1,0 +1,188 @@
+"""Sweeps: Hydra multirun and `tune` (Optuna) make one parent run with a child per job; a study
+is seeded, resumes where it was interrupted, and can be shared by two processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from conftest import BOOSTED
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+pytestmark = pytest.mark.slow
+# -1: XGBoost refuses it once training starts, so that job's run fails
+SWEPT = "model.min_child_weight=1,-1,2"
+STATUSES = ["FAILED", "FINISHED", "FINISHED"]
+
+
+def sweep(*overrides: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "demo.cli", "train", "-m"]
+    done = subprocess.run(
+        [*command, *overrides, *BOOSTED], capture_output=True, text=True, env=os.environ.copy()
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def parent_and_children(study: str | None = None) -> tuple[Run, list[Run]]:
+    """The newest sweep's parent run (or a study's) and its children."""
+    client = MlflowClient()
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], order_by=["start_time DESC"]
+    )
+    parent = next(
+        run
+        for run in runs
+        if "sweep.children" in run.data.tags
+        and (study is None or run.data.tags.get("optuna.study") == study)
+    )
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    return parent, children
+
+
+def test_multirun_nests_jobs_and_a_failed_job_would_not_stop_it(workspace: Path) -> None:
+    done = sweep(SWEPT)
+    parent, children = parent_and_children()
+
+    assert len(children) == 3
+    assert sorted(c.info.status for c in children) == STATUSES
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    best = max(finished, key=lambda run: run.data.metrics["test_auc"])
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name.endswith("-sweep-1")
+    assert parent.data.tags["best_run_id"] == best.info.run_id
+    assert parent.data.tags["sweep.failed"] == str(STATUSES.count("FAILED"))
+    assert parent.data.metrics["best_test_auc"] == best.data.metrics["test_auc"]
+    assert SWEPT in parent.data.tags["sweep.overrides"]
+    assert f"best test_auc={best.data.metrics['test_auc']:.4f}" in done.stdout
+
+
+def tune(workspace: Path, *args: str) -> subprocess.Popen[str]:
+    """`tune` in a process of its own (as a second shell or machine would run it), with
+    Ctrl-C's default handling even where this suite started with SIGINT ignored (a background
+    job of a non-interactive shell passes SIG_IGN on)."""
+    command = [sys.executable, "-m", "demo.cli", "tune", *args]
+    with (workspace / f"tune-{time.monotonic_ns()}.log").open("w") as log:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+
+
+def finished(workspace: Path, study: str, state: str = "COMPLETE") -> list[dict[str, object]]:
+    """The parameters of the study's trials in `state` (finished ones by default), read from
+    its storage."""
+    import optuna
+
+    storage = f"sqlite:///{workspace / 'studies.db'}"
+    try:
+        loaded = optuna.load_study(study_name=study, storage=storage)
+    except KeyError:  # not created yet
+        return []
+    return [t.params for t in loaded.get_trials(states=(optuna.trial.TrialState[state],))]
+
+
+def states(workspace: Path, study: str) -> list[str]:
+    """The states of the study's trials, read from its sqlite file in a few milliseconds."""
+    query = "SELECT t.state FROM trials t JOIN studies s USING (study_id) WHERE s.study_name = ?"
+    with closing(sqlite3.connect(workspace / "studies.db", timeout=30)) as db:
+        try:
+            return [state for (state,) in db.execute(query, (study,))]
+        except sqlite3.OperationalError:  # no tables yet
+            return []
+
+
+def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
+    import optuna
+
+    assert int(optuna.__version__.split(".")[0]) >= 4
+    storage = f"sqlite:///{workspace / 'studies.db'}"
+    for study in ("first", "second"):
+        started = tune(workspace, "--study", study, "--storage", storage, "--n-trials", "2")
+        assert started.wait() == 0
+    assert finished(workspace, "first") == finished(workspace, "second")  # seeded with `seed`
+
+    interrupted = tune(workspace, "--study", "first", "--storage", storage, "--n-trials", "4")
+    # Ctrl-C in the middle of the fourth trial: sent once it runs (it takes a second or more; a
+    # signal sent a poll after the third finished could arrive when the fourth had finished
+    # too), seen by a poll of milliseconds.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (
+        (now := states(workspace, "first")).count("COMPLETE") == 3 and "RUNNING" in now
+    ):
+        time.sleep(0.01)
+    interrupted.send_signal(signal.SIGINT)
+    interrupted.wait(timeout=120)
+    assert len(finished(workspace, "first")) == 3
+    assert tune(workspace, "--study", "first", "--storage", storage, "--n-trials", "4").wait() == 0
+    assert len(finished(workspace, "first")) == 4  # it went on where it stopped
+
+    parent, children = parent_and_children("first")
+    assert parent.data.tags["optuna.study"] == "first"
+    assert len([c for c in children if c.info.status == "FINISHED"]) == 4
+    best = max((c for c in children if c.info.status == "FINISHED"),
+               key=lambda run: run.data.metrics["test_auc"])  # fmt: skip
+    assert parent.data.tags["best_run_id"] == best.info.run_id
+
+
+# A `tune` process up to opening its study, at one instant with the others: once all have
+# written their ready file, each waits (busily, to the microsecond) until just after the last.
+OPEN_STUDY = """
+import sys, time
+from pathlib import Path
+import optuna, sqlalchemy  # imported before the start: only the opening races
+from demo.project import PROJECT
+from mlrig.tune import Study, open_study
+
+cfg = PROJECT.composed([])
+ready, storage, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ready.write_text("")
+while len(files := list(ready.parent.glob("ready-*"))) < count:
+    time.sleep(0.001)
+start = max(file.stat().st_mtime for file in files) + 0.5
+while time.time() < start:
+    pass
+open_study(cfg, Study("shared", storage, 1))
+"""
+
+
+def test_processes_opening_one_new_study_storage_at_once_take_turns(workspace: Path) -> None:
+    # Each would create the new storage's tables ("table studies already exists" for the rest).
+    storage, count = f"sqlite:///{workspace / 'studies.db'}", 4
+    command = [sys.executable, "-c", OPEN_STUDY]
+    opening = [
+        subprocess.Popen(
+            [*command, str(workspace / f"ready-{i}"), storage, str(count)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(count)
+    ]
+    errors = [process.communicate(timeout=300)[1] for process in opening]
+    assert [p.returncode for p in opening] == [0] * count, "".join(e[-2000:] for e in errors)
+
+
+def test_two_workers_share_one_study(workspace: Path) -> None:
+    # Both open a tracking store that does not exist yet: one creates it, under the lock file.
+    (workspace / "mlflow.db").unlink()
+    storage = f"sqlite:///{workspace / 'studies.db'}"
+    workers = [
+        tune(workspace, "--study", "shared", "--storage", storage, "--n-trials", "4")
+        for _ in range(2)
+    ]
+    codes = [worker.wait(timeout=600) for worker in workers]
+    logs = "".join(log.read_text()[-3000:] for log in sorted(workspace.glob("tune-*.log")))
+    assert codes == [0, 0], logs
+    assert 4 <= len(finished(workspace, "shared")) <= 5  # each stops once the study has 4
+    parent, children = parent_and_children("shared")
+    runs = MlflowClient().search_runs([parent.info.experiment_id], "tags.`optuna.study` = 'shared'")
+    assert [run.info.run_id for run in runs] == [parent.info.run_id]  # one parent
+    assert len([c for c in children if c.info.status == "FINISHED"]) >= 4

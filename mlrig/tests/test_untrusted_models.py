@@ -1,0 +1,184 @@
+"""Registered models are untrusted input: versions crafted to run code when loaded, or to
+install what they like when served, are refused by everything the project loads them with
+(the gate, promotion, predictions, the serving build context); the payload never runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pathlib
+import pickle
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from conftest import GOOD, tracking
+from mlflow import MlflowClient
+
+from mlrig import Config, Project, promotion, serving, validation
+from mlrig.models.base import ModelRefused
+
+
+class Payload:
+    """Unpickling this creates `marker`: the proof that loading ran the model's code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[object, ...]]:
+        return pathlib.Path.touch, (pathlib.Path(self.marker),)
+
+
+def signature(cfg: Config) -> dict[str, str]:
+    inputs = [{"type": "double", "name": name, "required": True} for name in cfg.data.features]
+    outputs = [{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]
+    return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs)}
+
+
+def pickled_sklearn(folder: Path, cfg: Config, marker: Path) -> None:
+    """A scikit-learn flavor saved with pickle, whose pickle runs code."""
+    (folder / "model.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    flavors = {
+        "python_function": {"loader_module": "mlflow.sklearn", "model_path": "model.pkl"},
+        "sklearn": {"pickled_model": "model.pkl", "serialization_format": "pickle"},
+    }
+    write_model(folder, cfg, flavors, ["mlflow==3.17.2", "scikit-learn==1.9.1"])
+
+
+def python_model(folder: Path, cfg: Config, marker: Path) -> None:
+    """A pyfunc model: MLflow unpickles its python_model with cloudpickle."""
+    (folder / "python_model.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    pyfunc = {"loader_module": "mlflow.pyfunc.model", "python_model": "python_model.pkl"}
+    flavors = {"python_function": pyfunc}
+    write_model(folder, cfg, flavors, ["mlflow==3.17.2"])
+
+
+def skops_trusting_itself(folder: Path, cfg: Config, marker: Path) -> None:
+    """skops, but with types skops does not trust, whitelisted by the model's own MLmodel."""
+    import skops.io
+    from sklearn.tree import DecisionTreeClassifier
+
+    tree = DecisionTreeClassifier().fit([[0.0], [1.0]], [0, 1])
+    skops.io.dump(tree, folder / "model.skops")
+    flavors = {
+        "sklearn": {
+            "pickled_model": "model.skops",
+            "serialization_format": "skops",
+            "skops_trusted_types": ["sklearn.tree._tree.Tree"],
+        }
+    }
+    write_model(folder, cfg, flavors, ["mlflow==3.17.2", "scikit-learn==1.9.1", "skops==0.16.0"])
+
+
+def escaping_path(folder: Path, cfg: Config, marker: Path) -> None:
+    """A native format whose file lies outside the model directory."""
+    flavors = {"sklearn": {"pickled_model": "../../../etc/passwd", "serialization_format": "skops"}}
+    write_model(folder, cfg, flavors, ["mlflow==3.17.2", "scikit-learn==1.9.1"])
+
+
+def write_model(folder: Path, cfg: Config, flavors: dict, requirements: list[str]) -> None:
+    mlmodel = {"flavors": flavors, "signature": signature(cfg), "mlflow_version": "3.17.2"}
+    (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    (folder / "requirements.txt").write_text("\n".join(requirements) + "\n")
+
+
+def register(cfg: Config, folder: Path) -> str:
+    """Register `folder` as a new version of the project's model (what any user who may
+    register can do)."""
+    client = MlflowClient()
+    experiment_id = client.get_experiment_by_name(cfg.tracking.experiment_name).experiment_id
+    run = client.create_run(experiment_id)
+    client.log_artifacts(run.info.run_id, str(folder), "model")
+    client.set_terminated(run.info.run_id)
+    source = f"runs:/{run.info.run_id}/model"
+    version = client.create_model_version(cfg.registry.model_name, source, run.info.run_id)
+    return str(version.version)
+
+
+@pytest.fixture
+def champion(project: Project, trained: str) -> Config:
+    """A project with a champion: its configuration."""
+    cfg = project.composed(GOOD)
+    promotion.promote(project, tracking(cfg), cfg, cfg.registry.model_name, trained)
+    return cfg
+
+
+def loaders(
+    project: Project, cfg: Config, version: str, workspace: Path
+) -> dict[str, Callable[[], object]]:
+    name, uri = cfg.registry.model_name, f"models:/{cfg.registry.model_name}/{version}"
+    raw = workspace / cfg.data.raw_path
+    store = tracking(cfg)
+    return {
+        "validate": lambda: validation.validate(project, store, cfg, name, version),
+        "promote": lambda: promotion.promote(project, store, cfg, name, version),
+        "predict": lambda: serving.predict_csv(project, store, uri, raw, workspace / "out.csv"),
+        "dockerfile": lambda: serving.dockerfile(project, store, uri, workspace / "context"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("craft", "refusal"),
+    [
+        (pickled_sklearn, "only skops loads without running code"),
+        (python_model, "this project loads only"),
+        (skops_trusting_itself, "untrusted types"),
+        (escaping_path, "not a file inside the model directory"),
+    ],
+)
+def test_a_crafted_model_never_runs(
+    project: Project, champion: Config, workspace: Path, craft: Callable[..., None], refusal: str
+) -> None:
+    marker = workspace / "payload-ran"
+    folder = workspace / "crafted"
+    folder.mkdir()
+    craft(folder, champion, marker)
+    version = register(champion, folder)
+    for name, load in loaders(project, champion, version, workspace).items():
+        with pytest.raises(ModelRefused, match=refusal):
+            load()
+        assert not marker.exists(), f"{name} ran the model's code"
+    aliases = MlflowClient().get_registered_model(champion.registry.model_name).aliases
+    assert aliases["champion"] != int(version)
+
+
+def test_the_payload_is_live(champion: Config, workspace: Path) -> None:
+    """The control: MLflow's own loader, which the library never uses on registry models,
+    does run it."""
+    marker = workspace / "payload-ran"
+    folder = workspace / "crafted"
+    folder.mkdir()
+    pickled_sklearn(folder, champion, marker)
+    version = register(champion, folder)
+    with contextlib.suppress(Exception):  # what it returns is no model, if anything
+        mlflow.sklearn.load_model(f"models:/{champion.registry.model_name}/{version}")
+    assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    "requirement",
+    [
+        "evil-package==1.0",
+        "xgboost @ https://example.invalid/xgboost.whl",
+        "--index-url https://example.invalid/simple",
+        "mlflow>=3",
+    ],
+)
+def test_an_environment_naming_other_packages_is_refused(
+    project: Project, champion: Config, workspace: Path, requirement: str
+) -> None:
+    """The champion's own files, with one line added to its requirements: serving it would
+    install that, so the gate and the serving build context refuse it."""
+    name = champion.registry.model_name
+    folder = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@champion"))
+    copy = workspace / "tampered"
+    shutil.copytree(folder, copy)
+    requirements = copy / "requirements.txt"
+    requirements.write_text(f"{requirements.read_text().rstrip()}\n{requirement}\n")
+    version = register(champion, copy)
+    for load in loaders(project, champion, version, workspace).values():
+        with pytest.raises(ModelRefused, match="may name only those"):
+            load()

