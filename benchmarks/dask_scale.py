@@ -11,7 +11,6 @@ default's row counts.
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from common import package as project_package
+from common import project
 
 ROWS = [int(n) for n in os.environ.get("ROWS", "10000000,30000000").split(",")]
 TWO_WORKERS = ["compute.n_workers=2", "compute.threads_per_worker=1"]
@@ -37,8 +37,8 @@ def overrides(rows: int) -> list[str]:
     return [
         "compute=dask",
         "data=synthetic",
-        f"data.synthetic.n_rows={rows}",
-        "data.synthetic.partition_rows=1000000",
+        f"data.producer.n_rows={rows}",
+        "data.producer.partition_rows=1000000",
         "model.n_estimators=100",
         "model.early_stopping_rounds=0",
     ]
@@ -117,10 +117,9 @@ def xgboost_alone(folder: str) -> None:
     train = xgboost.QuantileDMatrix(Files(*shares[:2]), nthread=2)
     valid = xgboost.QuantileDMatrix(Files(*shares[1:]), ref=train, nthread=2)
     # What the project's estimator passes to xgboost.train (one place: its model spec).
-    package = project_package()
-    cfg = importlib.import_module(f"{package}.settings").load_params()
-    spec = importlib.import_module(f"{package}.models.xgboost").XGBoost()
-    arguments = spec.arguments(cfg.model, cfg.seed) | {"n_jobs": 2}
+    baked = project()
+    cfg = baked.load_params()
+    arguments = baked.spec(cfg.model).arguments(cfg.model, cfg.seed) | {"n_jobs": 2}
     settings = xgboost.XGBClassifier(**arguments).get_xgb_params()
     evals = [(train, "train"), (valid, "valid")]
     xgboost.train(settings, train, 100, evals=evals, verbose_eval=False)

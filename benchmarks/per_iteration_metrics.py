@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from common import package as project_package
+from common import project as baked_project
 
 ROUNDS, METRICS = 500, 4
 PER_CALL_SAMPLE = 200  # per-call points actually sent; the full cost is extrapolated
@@ -100,14 +100,11 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.5)
-        from importlib import import_module
-
         import mlflow
         from mlflow import MlflowClient
-
-        package = project_package()
-        delivery = import_module(f"{package}.tracking.delivery")
-        RunLogger = import_module(f"{package}.tracking.run").RunLogger
+        from mlrig.tracking import delivery
+        from mlrig.tracking.run import RunLogger
+        from mlrig.tracking.store import Tracking
 
         mlflow.set_tracking_uri(uri)
         client = MlflowClient()
@@ -121,7 +118,7 @@ def main() -> None:
             run = client.create_run(experiment).info.run_id
             counter[0] = 0
             started = time.perf_counter()
-            delivery.deliver_metrics(run, delivery.history_points(history))
+            delivery.deliver_metrics(client, run, delivery.history_points(history))
             return time.perf_counter() - started
 
         first = deliver()
@@ -131,7 +128,10 @@ def main() -> None:
         points = len(delivery.history_points(history))
 
         run = client.create_run(experiment).info.run_id
-        logger = RunLogger(run, "bench", uri, work / "spool", offline=False)
+        project = baked_project()
+        cfg = project.load_params()
+        tracking = Tracking(uri, False, cfg.tracking, cfg.project, work)
+        logger = RunLogger(project, tracking, run, "bench", rename=lambda: "bench")
         started = time.perf_counter()
         logger.metrics_in_background(delivery.history_points(history))
         waited = time.perf_counter() - started

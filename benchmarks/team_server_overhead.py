@@ -1,6 +1,6 @@
-"""A training job against the team server's topology (PostgreSQL, S3 emulator, basic-auth
-`mlflow server` with the compose file's flags) vs the embedded sqlite store, median of 3 each,
-measured side by side. Run from a baked project's root after `make test` installed the
+"""A training job against a team server's topology (PostgreSQL, S3 emulator, basic-auth
+`mlflow server` with proxied artifacts: mlrig.testing) vs the embedded sqlite store, median of
+3 each, measured side by side. Run from a baked project's root after `make test` installed the
 team-test extras (see `make bench`)."""
 
 from __future__ import annotations
@@ -12,26 +12,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import import_module
 from pathlib import Path
 
-sys.path.insert(0, "tests")  # the project's own harness for this topology
-from team_server import team_server
+from mlrig.testing import team_server
 
-from common import package as project_package
+from common import package, project
 
 RUNS = 3
 
 
 def main() -> None:
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    package = project_package()
-    data = import_module(f"{package}.data")
+    baked = project()
+    data = baked.load_params().data
     work = Path(tempfile.mkdtemp())
-    raw = "data/raw/breast_cancer.csv"
-    data.materialize(work / raw)
-    shutil.copy(f"{raw}.dvc", work / f"{raw}.dvc")
-    command = [sys.executable, "-m", f"{package}.cli", "train"]
+    baked.producer(data.producer).produce(work / data.raw_path, data.producer, data)
+    shutil.copy(f"{data.raw_path}.dvc", work / f"{data.raw_path}.dvc")
+    command = [sys.executable, "-m", f"{package()}.cli", "train"]
 
     def median_seconds(env: dict[str, str]) -> float:
         times = []

@@ -7,7 +7,7 @@ ROWS (comma-separated) and RUNS can be set in the environment.
 
 - bare:     XGBClassifier(...).fit(...) + save_model (what a script without tracking does)
 - project:  one tracked run: tags, params, datasets, per-iteration history, model, as the DVC
-            train stage and the Hydra entry do (steps.fit_and_log)
+            train stage and the Hydra entry do (mlrig's steps.fit_and_log)
 - autolog:  mlflow.xgboost.autolog() around the same fit
 """
 
@@ -22,13 +22,16 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from importlib import import_module
 from pathlib import Path
 
 import mlflow
+from mlrig.data import fetch
+from mlrig.tracking.run import start_run
+from mlrig.tracking.store import Tracking
 from xgboost import XGBClassifier
 
-from common import package as project_package
+from common import project as baked_project
+from mlrig import steps
 
 ROWS = tuple(int(n) for n in os.environ.get("ROWS", "100000,1000000").split(","))
 RUNS = int(os.environ.get("RUNS", 3))
@@ -61,27 +64,24 @@ def loopback_server(folder: Path) -> tuple[subprocess.Popen, str]:
 
 def main() -> None:
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    package = project_package()
+    project = baked_project()
     work = Path(tempfile.mkdtemp())
     os.chdir(work)
     server, server_uri = loopback_server(work)
     stores = {"embedded sqlite": f"sqlite:///{work / 'mlflow.db'}", "loopback server": server_uri}
     try:
         for rows in ROWS:
-            compare(package, rows, stores, work)
+            compare(project, rows, stores, work)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait()
 
 
-def compare(package: str, rows: int, stores: dict[str, str], work: Path) -> None:
+def compare(project: object, rows: int, stores: dict[str, str], work: Path) -> None:
     """The three alternatives on `rows` rows, against each store."""
-    data, settings, steps, run = (
-        import_module(f"{package}.{name}") for name in ("data", "settings", "steps", "tracking.run")
-    )
-    cfg = settings.composed(["data=synthetic", f"data.synthetic.n_rows={rows}"])
-    data.synthesize(cfg.data.raw_path, cfg.data.synthetic, cfg.data.features, "target")
-    spec, backend = steps.resolve(cfg)
+    cfg = project.composed(["data=synthetic", f"data.producer.n_rows={rows}"])
+    fetch(project, cfg.data)
+    spec, backend = steps.resolve(project, cfg)
     splits = backend.load_splits()
     features, target = cfg.data.features, cfg.data.target
     x_train, y_train = splits.train[features], splits.train[target]
@@ -94,8 +94,8 @@ def compare(package: str, rows: int, stores: dict[str, str], work: Path) -> None
     def bare() -> None:
         fit().save_model(work / "bare.ubj")
 
-    def project() -> None:
-        with run.start_run(cfg, mlflow.get_tracking_uri(), spec.name) as logger:
+    def tracked() -> None:
+        with start_run(project, Tracking.connect(cfg, project.root), spec.name) as logger:
             steps.fit_and_log(cfg, backend, spec, splits, logger)
 
     def autolog() -> None:
@@ -109,7 +109,7 @@ def compare(package: str, rows: int, stores: dict[str, str], work: Path) -> None
     for store, uri in stores.items():
         os.environ["MLFLOW_TRACKING_URI"] = uri
         mlflow.set_tracking_uri(uri)
-        report(rows, store, {"bare": bare, "project": project, "autolog": autolog})
+        report(rows, store, {"bare": bare, "project": tracked, "autolog": autolog})
 
 
 def report(rows: int, store: str, variants: dict[str, Callable[[], None]]) -> None:

@@ -1,6 +1,6 @@
-"""Run with a baked project's own Python, in that project: start its team topology (its
-tests/team_server.py: PostgreSQL, S3 emulator, basic-auth `mlflow server`, all on loopback),
-print one JSON line with what clients need, and keep it up until standard input closes.
+"""Run with a baked project's own Python (its test groups installed): start a team topology
+(mlrig.testing: PostgreSQL, S3 emulator, basic-auth `mlflow server`, all on loopback), print
+one JSON line with what clients need, and keep it up until standard input closes.
 
     .venv/bin/python <template>/tests/topology.py <folder for the servers' files>
 """
@@ -12,9 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-sys.path.insert(0, "tests")  # the project's own harness
-
-from team_server import team_server
+from mlrig.testing import team_server
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out

@@ -71,6 +71,16 @@ def project() -> Project:
     return PROJECT
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _demo_root_untouched() -> Iterator[None]:
+    """Tests work in their own folders: nothing lands in the demo project's root (its
+    default store, its spool), where a later test would find it."""
+    yield
+    stray = [name for name in ("mlflow.db", "mlartifacts", ".mlflow-spool", "optuna.db")
+             if (PROJECT.root / name).exists()]  # fmt: skip
+    assert stray == [], f"written into {PROJECT.root}"
+
+
 def produce_raw(folder: Path) -> Path:
     """The demo's tracked raw data in `folder`, with its .dvc pointer."""
     cfg = PROJECT.load_params(PROJECT.root / "params.yaml")

@@ -190,38 +190,6 @@ def test_doctor_against_the_team_server(
     assert "artifact upload" not in out
 
 
-def test_team_server_killed_right_after_training(
-    spooling: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """PostgreSQL + S3 + basic auth: the server dies when training ends, before the history,
-    the model and everything after it reach it; the job still finishes."""
-    with team_server(tmp_path_factory.mktemp("fault")) as topology:
-        for key, value in {
-            "MLFLOW_TRACKING_URI": topology.uri,
-            "MLFLOW_TRACKING_USERNAME": topology.username,
-            "MLFLOW_TRACKING_PASSWORD": topology.password,
-        }.items():
-            monkeypatch.setenv(key, value)
-        trained = LocalBackend.train
-
-        def train_then_kill_the_server(*args: object) -> object:
-            result = trained(*args)
-            kill(topology.server)
-            return result
-
-        monkeypatch.setattr(LocalBackend, "train", train_then_kill_the_server)
-        summary = run_job(PROJECT, PROJECT.load_params())
-        assert summary.version is None
-        entries = (spooling / summary.run_id / journal.JOURNAL).read_text()
-        ops = [json.loads(line)["op"] for line in entries.splitlines()]
-        assert ops[0] == "run" and ops[-1] == "end"
-        assert ops.count("metrics") == 1  # the report's (a linear model reports no history)
-        assert {"model", "figure", "table", "register"} <= set(ops)
-        with topology.relaunch():
-            assert mlrig.main(PROJECT, ["sync"]) == 0
-            assert_synced(summary.run_id, spooling)
-
-
 def test_team_roles_keep_promotion_to_promoters(
     workspace: Path, topology: Topology, client, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
@@ -271,3 +239,31 @@ def test_team_roles_keep_promotion_to_promoters(
     assert mlrig.main(PROJECT, ["promote", "--version", trained]) == 0
     aliases = MlflowClient().get_registered_model(cfg.registry.model_name).aliases
     assert int(aliases["champion"]) == int(trained)
+
+
+def test_team_server_killed_right_after_training(
+    spooling: Path, topology: Topology, client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL + S3 + basic auth: the server dies when training ends, before the history,
+    the model and everything after it reach it; the job still finishes, and `sync` replays the
+    run once the server is back. (The last test of this file: it leaves the module's server
+    stopped.)"""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a dead server: no waiting
+    trained = LocalBackend.train
+
+    def train_then_kill_the_server(*args: object) -> object:
+        result = trained(*args)
+        kill(topology.server)
+        return result
+
+    monkeypatch.setattr(LocalBackend, "train", train_then_kill_the_server)
+    summary = run_job(PROJECT, PROJECT.load_params())
+    assert summary.version is None
+    entries = (spooling / summary.run_id / journal.JOURNAL).read_text()
+    ops = [json.loads(line)["op"] for line in entries.splitlines()]
+    assert ops[0] == "run" and ops[-1] == "end"
+    assert ops.count("metrics") == 1  # the report's (a linear model reports no history)
+    assert {"model", "figure", "table", "register"} <= set(ops)
+    with topology.relaunch():
+        assert mlrig.main(PROJECT, ["sync"]) == 0
+        assert_synced(summary.run_id, spooling)

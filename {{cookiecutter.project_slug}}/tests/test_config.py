@@ -92,6 +92,15 @@ def test_bad_values_name_the_key(override: str, message: str) -> None:
         PROJECT.composed([override])
 
 
+{%- if cookiecutter.model_library == "xgboost" %}
+
+
+def test_the_device_reaches_xgboost() -> None:
+    cfg = PROJECT.composed(["model.device=cuda:1"])
+    assert PROJECT.spec(cfg.model).arguments(cfg.model, cfg.seed)["device"] == "cuda:1"
+{%- endif %}
+
+
 def test_synthetic_data_checks_its_parameters() -> None:
     with pytest.raises(ConfigError, match="n_informative must be between 1 and the number"):
         PROJECT.composed(["data=synthetic", "data.producer.n_informative=21"])

@@ -1,0 +1,88 @@
+"""The journal's replay on the embedded store, no server: every operation of the table is
+delivered into the spooled run, an interrupted replay resumes after the last delivered entry,
+and a journal that cannot be replayed (another store's, an unknown operation, no header) is
+refused with the reason and kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import tracking
+from mlflow.entities import Metric
+
+from mlrig import Project
+from mlrig.tracking import journal
+from mlrig.tracking.store import Tracking
+
+
+def spooled(store: Tracking, *entries: tuple[str, tuple]) -> tuple[str, Path]:
+    """A run of the store and its journal: a header, then one entry per (op, objects)."""
+    run_id = store.client.create_run(store.ensure_experiment()).info.run_id
+    folder = store.spool_root / run_id
+    journal.append(folder, journal.write("run", folder, run_id, store.uri, "test"))
+    for name, objects in entries:
+        journal.append(folder, journal.write(name, folder, *objects))
+    return run_id, folder
+
+
+@pytest.fixture
+def store(project: Project, spooling: Path) -> Tracking:
+    """The workspace's store, its spool in the workspace."""
+    connected = tracking()
+    assert connected.spool_root == spooling
+    return connected
+
+
+def test_every_operation_is_replayed_into_the_run(project: Project, store: Tracking) -> None:
+    run_id, folder = spooled(
+        store,
+        ("tags", ({"team": "replayed"},)),
+        ("params", ({"model.C": "1.0"},)),
+        ("metrics", ([Metric("test_auc", 0.9, 0, 0), Metric("iter_loss", 0.5, 0, 3)],)),
+        ("end", ("FINISHED",)),
+    )
+    lines, complete = journal.sync(project, store)
+    assert complete and lines == [f"{run_id}: replayed 4 logging calls into {store.uri}"]
+    run = store.client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["team"] == "replayed" and run.data.params["model.C"] == "1.0"
+    assert run.data.metrics == {"test_auc": 0.9, "iter_loss": 0.5}
+    assert not folder.exists()
+
+
+def test_an_interrupted_replay_resumes_after_the_last_delivered_entry(
+    project: Project, store: Tracking
+) -> None:
+    run_id, folder = spooled(
+        store,
+        ("tags", ({"stage": "journaled"},)),
+        ("tags", ({"more": "yes"},)),
+        ("end", ("FINISHED",)),
+    )
+    store.client.set_tag(run_id, "stage", "delivered before the interruption")
+    (folder / journal.PROGRESS).write_text(json.dumps({"done": 1}))  # the first tags went
+    assert journal.sync(project, store)[1]
+    tags = store.client.get_run(run_id).data.tags
+    assert (tags["stage"], tags["more"]) == ("delivered before the interruption", "yes")
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda lines: [lines[0].replace("sqlite", "http"), *lines[1:]], "was spooled for"),
+        (lambda lines: [*lines[:-1], '{"op": "teleport"}', lines[-1]], "unknown journal operation"),
+        (lambda lines: lines[1:], "does not start with its run"),
+    ],
+)
+def test_a_journal_that_cannot_be_replayed_is_kept_with_the_reason(
+    project: Project, store: Tracking, damage, reason: str
+) -> None:
+    run_id, folder = spooled(store, ("tags", ({"a": "b"},)), ("end", ("FINISHED",)))
+    lines = (folder / journal.JOURNAL).read_text().splitlines()
+    (folder / journal.JOURNAL).write_text("\n".join(damage(lines)) + "\n")
+    (line,), complete = journal.sync(project, store)
+    assert not complete and line.startswith(f"{run_id}: not replayed: SyncError") and reason in line
+    assert (folder / journal.JOURNAL).exists()
+    assert "a" not in store.client.get_run(run_id).data.tags
