@@ -249,6 +249,9 @@ def test_team_server_killed_right_after_training(
     run once the server is back. (The last test of this file: it leaves the module's server
     stopped.)"""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a dead server: no waiting
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["tracking"]["experiment_name"] = "killed"  # the server's store has other runs
+    Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     trained = LocalBackend.train
 
     def train_then_kill_the_server(*args: object) -> object:
