@@ -135,3 +135,36 @@ def test_stale_running_runs_are_listed_then_ended_as_killed(
         [experiment], "tags.run_type = 'doctor'", run_view_type=ViewType.ALL
     )
     assert probes and {run.info.status for run in probes} == {"FINISHED"}
+
+
+def test_the_purge_lists_its_folders_and_refuses_one_outside_the_project(
+    project: Project, workspace: Path, tmp_path_factory: pytest.TempPathFactory, capsys
+) -> None:
+    """A store that names a folder outside the project (a run moved there by hand, a copied
+    store's old place): the dry run lists every folder the purge would delete and names the
+    outside one; `--apply` refuses it, changing nothing; the folder is still there."""
+    assert mlrig.main(project, ["init-tracking"]) == 0
+    client = MlflowClient()
+    inside = client.get_experiment_by_name(project.load_params().tracking.experiment_name)
+    ours = finished_run(client, inside.experiment_id, "FINISHED", 0)
+    elsewhere = tmp_path_factory.mktemp("not-the-project")
+    foreign = client.create_experiment("foreign", artifact_location=elsewhere.as_uri())
+    theirs = finished_run(client, foreign, "FINISHED", 0)
+    for run_id in (ours, theirs):
+        client.delete_run(run_id)
+    params = Path("params.yaml")
+    params.write_text(params.read_text().replace("purge_after_days: 30", "purge_after_days: 0"))
+    capsys.readouterr()
+
+    assert mlrig.main(project, ["gc"]) == 0
+    preview = capsys.readouterr().out
+    ours_folder = client.get_run(ours).info.artifact_uri
+    assert (
+        f"would purge run {client.get_run(ours).info.run_name} ({ours}): {ours_folder}" in preview
+    )
+    assert f"({theirs}): {elsewhere.as_uri()}" in preview and "would refuse" in preview
+
+    assert mlrig.main(project, ["gc", "--apply"]) == 2
+    refusal = capsys.readouterr().err
+    assert "refusing to purge (nothing changed)" in refusal and theirs in refusal
+    assert (elsewhere / theirs).is_dir() and client.get_run(ours).info.lifecycle_stage == "deleted"

@@ -73,7 +73,9 @@ def test_dockerfile_build_context_for_the_champion(
     project = with_root(workspace)  # its embedded store: the workspace's
     store = Tracking.connect(project.load_params(), project.root)
     assert store.embedded
-    dockerfile = serving.dockerfile(project, store, champion, workspace / "build" / "serving")
+    name, _ = champion.removeprefix("models:/").split("@")
+    version = store.client.get_model_version_by_alias(name, "champion").version
+    dockerfile = serving.dockerfile(project, store, name, version, workspace / "build" / "serving")
     text = dockerfile.read_text()
     assert "model_dir" in text and "ENTRYPOINT" in text
     assert (dockerfile.parent / "model_dir").is_dir()

@@ -19,6 +19,7 @@ from conftest import GOOD, tracking
 from mlflow import MlflowClient
 
 from mlrig import Config, Project, promotion, serving, validation
+from mlrig.models import registered
 from mlrig.models.base import ModelRefused
 
 
@@ -38,11 +39,18 @@ def signature(cfg: Config) -> dict[str, str]:
     return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs)}
 
 
+def served_by_sklearn(native: str) -> dict:
+    """The python_function section MLflow writes for a scikit-learn model file."""
+    env = {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
+    return {"loader_module": "mlflow.sklearn", "model_path": native, "predict_fn": "predict",
+            "env": env, "python_version": "3.11.7"}  # fmt: skip
+
+
 def pickled_sklearn(folder: Path, cfg: Config, marker: Path) -> None:
     """A scikit-learn flavor saved with pickle, whose pickle runs code."""
     (folder / "model.pkl").write_bytes(pickle.dumps(Payload(marker)))
     flavors = {
-        "python_function": {"loader_module": "mlflow.sklearn", "model_path": "model.pkl"},
+        "python_function": served_by_sklearn("model.pkl"),
         "sklearn": {"pickled_model": "model.pkl", "serialization_format": "pickle"},
     }
     write_model(folder, cfg, flavors, ["mlflow==3.17.2", "scikit-learn==1.9.1"])
@@ -64,18 +72,23 @@ def skops_trusting_itself(folder: Path, cfg: Config, marker: Path) -> None:
     tree = DecisionTreeClassifier().fit([[0.0], [1.0]], [0, 1])
     skops.io.dump(tree, folder / "model.skops")
     flavors = {
+        "python_function": served_by_sklearn("model.skops"),
         "sklearn": {
             "pickled_model": "model.skops",
             "serialization_format": "skops",
             "skops_trusted_types": ["sklearn.tree._tree.Tree"],
-        }
+        },
     }
     write_model(folder, cfg, flavors, ["mlflow==3.17.2", "scikit-learn==1.9.1", "skops==0.16.0"])
 
 
 def escaping_path(folder: Path, cfg: Config, marker: Path) -> None:
     """A native format whose file lies outside the model directory."""
-    flavors = {"sklearn": {"pickled_model": "../../../etc/passwd", "serialization_format": "skops"}}
+    escaping = "../../../etc/passwd"
+    flavors = {
+        "python_function": served_by_sklearn(escaping),
+        "sklearn": {"pickled_model": escaping, "serialization_format": "skops"},
+    }
     write_model(folder, cfg, flavors, ["mlflow==3.17.2", "scikit-learn==1.9.1"])
 
 
@@ -112,11 +125,12 @@ def loaders(
     name, uri = cfg.registry.model_name, f"models:/{cfg.registry.model_name}/{version}"
     raw = workspace / cfg.data.raw_path
     store = tracking(cfg)
+    context = workspace / "context"
     return {
         "validate": lambda: validation.validate(project, store, cfg, name, version),
         "promote": lambda: promotion.promote(project, store, cfg, name, version),
         "predict": lambda: serving.predict_csv(project, store, uri, raw, workspace / "out.csv"),
-        "dockerfile": lambda: serving.dockerfile(project, store, uri, workspace / "context"),
+        "dockerfile": lambda: serving.dockerfile(project, store, name, version, context),
     }
 
 
@@ -182,3 +196,90 @@ def test_an_environment_naming_other_packages_is_refused(
     for load in loaders(project, champion, version, workspace).values():
         with pytest.raises(ModelRefused, match="may name only those"):
             load()
+
+
+HYBRID_LOADER = """
+from pathlib import Path
+Path({marker!r}).touch()  # runs when serving imports the loader
+
+
+def _load_pyfunc(path):
+    raise RuntimeError("a loader of the model's own")
+"""
+
+
+def hybrid(folder: Path, champion: str, marker: Path) -> None:
+    """The champion's own files, only its python_function section edited to load with a
+    module of the model's own (code/), its environment pointing at a file naming a wheel of
+    the model's own: what serving loads, not what the gate reads."""
+    shutil.copytree(Path(mlflow.artifacts.download_artifacts(champion)), folder)
+    (folder / "registered_model_meta").unlink()
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+    pyfunc = mlmodel["flavors"]["python_function"]
+    pyfunc["loader_module"] = "hybrid_loader"
+    pyfunc["code"] = "code"
+    pyfunc["env"] = {"virtualenv": "hybrid_env.yaml"}
+    (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    (folder / "code").mkdir()
+    (folder / "code" / "hybrid_loader.py").write_text(HYBRID_LOADER.format(marker=str(marker)))
+    (folder / "hybrid_env.yaml").write_text(
+        "python: 3.11.7\ndependencies:\n  - https://example.invalid/own-1.0-py3-none-any.whl\n"
+    )
+
+
+def test_a_hybrid_of_the_champion_is_never_served(
+    project: Project, champion: Config, workspace: Path
+) -> None:
+    """The champion's native file and requirements (what the gate reads) with a serving
+    section of its own (what `mlflow models serve`, `mlflow.pyfunc.load_model` and the image
+    load): refused by the gate, promotion, predictions and the image; its loader never runs,
+    and the champion, served, is still the validated one."""
+    name = champion.registry.model_name
+    marker, folder = workspace / "payload-ran", workspace / "hybrid"
+    hybrid(folder, f"models:/{name}@champion", marker)
+    version = register(champion, folder)
+    for load in loaders(project, champion, version, workspace).values():
+        with pytest.raises(ModelRefused, match="python_function flavor"):
+            load()
+    assert not marker.exists()
+    served = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    assert served.metadata.flavors["python_function"]["loader_module"] == "mlflow.sklearn"
+    assert not marker.exists()
+    with contextlib.suppress(Exception):  # the control: MLflow's loader runs the module
+        mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    assert marker.exists()
+
+
+def test_a_file_a_model_has_no_use_for_is_refused(
+    project: Project, champion: Config, workspace: Path
+) -> None:
+    name = champion.registry.model_name
+    folder = workspace / "extra"
+    shutil.copytree(Path(mlflow.artifacts.download_artifacts(f"models:/{name}@champion")), folder)
+    (folder / "sitecustomize.py").write_text("raise SystemExit('ran')\n")
+    version = register(champion, folder)
+    with pytest.raises(ModelRefused, match=r"files a model has no use for: \['sitecustomize.py'\]"):
+        validation.validate(project, tracking(champion), champion, name, version)
+
+
+def test_the_image_is_built_from_the_files_promote_validated(
+    project: Project, champion: Config, workspace: Path, trained: str
+) -> None:
+    """promote records the digest of what it checked; the image's build context is built
+    from files with that digest only, its MLmodel written from the checked data."""
+    name, store = champion.registry.model_name, tracking(champion)
+    version = store.client.get_model_version(name, trained)
+    loaded = registered.load(project, f"models:/{name}/{trained}", store.uri)
+    assert version.tags["validation.digest"] == loaded.digest
+    built = serving.dockerfile(project, store, name, trained, workspace / "ctx")
+    assert "COPY model_dir/model /opt/ml/model" in built.read_text()
+    mlmodel = yaml.safe_load((built.parent / "model_dir" / "model" / "MLmodel").read_text())
+    assert mlmodel["flavors"]["python_function"]["loader_module"] == "mlflow.sklearn"
+    assert set(mlmodel) <= {"flavors", "signature", "mlflow_version", "saved_input_example_info"}
+
+    store.client.set_model_version_tag(name, trained, "validation.digest", "0" * 64)
+    with pytest.raises(ModelRefused, match="are not the ones `promote` validated"):
+        serving.dockerfile(project, store, name, trained, workspace / "ctx2")
+    other = store.client.create_model_version(name, version.source, version.run_id)
+    with pytest.raises(ModelRefused, match="has not passed the validation gate under `promote`"):
+        serving.dockerfile(project, store, name, str(other.version), workspace / "ctx3")

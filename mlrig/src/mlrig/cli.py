@@ -185,7 +185,7 @@ def _dockerfile(project: Project, options: argparse.Namespace) -> int:
     name = _name(cfg, options)
     reference = options.version or cfg.registry.champion_alias
     version = registry.resolve(tracking, name, reference, project.cli).version
-    built = serving.dockerfile(project, tracking, f"models:/{name}/{version}", options.output)
+    built = serving.dockerfile(project, tracking, name, str(version), options.output)
     print(f"Wrote {built}")
     if options.image_repo:
         image = serving.image_ref(options.image_repo, name, str(version))

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 # gate itself and never trusts them.
 STATUS_TAG = "validation.status"
 BASELINE_TAG = "validation.baseline_version"
+# The digest of the files the gate checked, as `promote` recorded it: the serving image is
+# built only from files with this digest.
+DIGEST_TAG = "validation.digest"
 NO_CHAMPION = "none"
 # The promotion lock's tickets are versions of this registered model (promotion.py).
 LOCK_SUFFIX = ".promotion-lock"

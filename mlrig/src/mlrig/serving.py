@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from .errors import ProjectError
 from .models import registered
+from .models.base import ModelRefused
+from .registry import DIGEST_TAG, STATUS_TAG
 
 if TYPE_CHECKING:
     from .project import Project
@@ -60,14 +65,54 @@ def image_ref(repository: str, name: str, version: str) -> str:
     return f"{repository.rstrip('/')}/{name}:v{version}".lower()
 
 
-def dockerfile(project: Project, tracking: Tracking, model_uri: str, output: str | Path) -> Path:
-    """`mlflow models generate-dockerfile`: a build context serving `model_uri` on :8080, for
-    a model that passes the untrusted-input checks (its format and its pinned environment)."""
-    registered.load(project, model_uri, tracking.uri)
-    subprocess.run(
-        [sys.executable, "-m", "mlflow", "models", "generate-dockerfile",
-         "--model-uri", model_uri, "--output-directory", str(output), "--env-manager", "local"],
-        env={**os.environ, "MLFLOW_TRACKING_URI": tracking.uri},
-        check=True,
-    )  # fmt: skip
+def dockerfile(
+    project: Project, tracking: Tracking, name: str, version: str, output: str | Path
+) -> Path:
+    """`mlflow models generate-dockerfile`: a build context serving version `version` of
+    `name` on :8080, built from exactly the files `promote` validated -- their digest must be
+    the one it recorded -- after the untrusted-input checks (the flavor, its serving section,
+    the files, the pinned environment); its MLmodel is rewritten from the checked data."""
+    uri = f"models:/{name}/{version}"
+    with tempfile.TemporaryDirectory(prefix="serving-") as scratch:
+        folder = Path(scratch) / "model"  # the image's model_dir/model
+        folder.mkdir()
+        checked = registered.fetch(project, uri, tracking.uri, folder)
+        tags = tracking.client.get_model_version(name, version).tags
+        if tags.get(STATUS_TAG) != "passed" or DIGEST_TAG not in tags:
+            raise ModelRefused(
+                f"{uri} has not passed the validation gate under `promote`: only what it "
+                "validated is served"
+            )
+        if tags[DIGEST_TAG] != checked.digest:
+            raise ModelRefused(
+                f"{uri}: its files (digest {checked.digest[:12]}) are not the ones `promote` "
+                f"validated (digest {tags[DIGEST_TAG][:12]})"
+            )
+        (folder / "MLmodel").write_text(yaml.safe_dump(served(checked)))
+        (folder / registered.DOWNLOADED).unlink(missing_ok=True)  # the download's, not the model's
+        subprocess.run(
+            [sys.executable, "-m", "mlflow", "models", "generate-dockerfile",
+             "--model-uri", str(folder), "--output-directory", str(output),
+             "--env-manager", "local"],
+            env={**os.environ, "MLFLOW_TRACKING_URI": tracking.uri},
+            check=True,
+        )  # fmt: skip
     return Path(output) / "Dockerfile"
+
+
+def served(checked: registered.Registered) -> dict[str, Any]:
+    """The MLmodel a serving image gets: the checked flavor, the python_function section MLflow
+    writes for it, the signature and the input example; nothing else the file held."""
+    mlmodel = checked.mlmodel
+    flavors = mlmodel["flavors"]
+    native = flavors[checked.spec.flavor]
+    pyfunc = checked.spec.serving(native) | {
+        "python_version": flavors[registered.PYFUNC]["python_version"]
+    }
+    kept = {key: mlmodel[key] for key in ("signature", "mlflow_version") if key in mlmodel}
+    example = mlmodel.get("saved_input_example_info")
+    if isinstance(example, dict):
+        paths = {example.get("artifact_path"), example.get("serving_input_path")}
+        if paths <= {*registered.EXAMPLES, None}:  # its files are the checked examples
+            kept["saved_input_example_info"] = example
+    return {"flavors": {registered.PYFUNC: pyfunc, checked.spec.flavor: native}, **kept}

@@ -15,7 +15,7 @@ from .backends import Backend, backend_for
 from .config import Config, MetricThreshold
 from .errors import ProjectError
 from .models import registered
-from .registry import BASELINE_TAG, NO_CHAMPION, STATUS_TAG, champion, resolve
+from .registry import BASELINE_TAG, DIGEST_TAG, NO_CHAMPION, STATUS_TAG, champion, resolve
 
 if TYPE_CHECKING:
     from .project import Project
@@ -55,6 +55,7 @@ class Result:
     baseline_version: str | None
     checks: list[Check]
     mode: str
+    digest: str  # of the candidate's files, as they were checked and scored
 
     @property
     def passed(self) -> bool:
@@ -98,11 +99,12 @@ def check_schema(inputs: list[str] | None, cfg: Config) -> None:
 
 def score(
     project: Project, tracking: Tracking, cfg: Config, backend: Backend[Any], uri: str, test: Any
-) -> dict[str, float]:
-    """Test-split metrics of a registered model, loaded without running code from it."""
+) -> tuple[dict[str, float], str]:
+    """Test-split metrics of a registered model, loaded without running code from it, and
+    the digest of its checked files."""
     loaded = registered.load(project, uri, tracking.uri)
     check_schema(loaded.inputs, cfg)
-    return project.metrics(backend.predict(loaded.spec, loaded.model, test), "test")
+    return project.metrics(backend.predict(loaded.spec, loaded.model, test), "test"), loaded.digest
 
 
 def validate(
@@ -123,17 +125,18 @@ def validate(
     with backend.session():
         test = backend.load_splits().test
 
-        def scored(version: str) -> dict[str, float]:
+        def scored(version: str) -> tuple[dict[str, float], str]:
             return score(project, tracking, cfg, backend, f"models:/{name}/{version}", test)
 
-        scores = scored(candidate.version)
-        base_scores = scored(baseline.version) if baseline else {}
+        scores, digest = scored(candidate.version)
+        base_scores = scored(baseline.version)[0] if baseline else {}
     checks = []
     for metric, rule in cfg.registry.validation.metrics.items():
         if metric not in scores:
             raise ValidationError(f"unknown metric {metric!r}; known: {sorted(scores)}")
         checks.append(Check(metric, rule, scores[metric], base_scores.get(metric)))
-    return Result(name, str(candidate.version), baseline and str(baseline.version), checks, mode)
+    baseline_version = baseline and str(baseline.version)
+    return Result(name, str(candidate.version), baseline_version, checks, mode, digest)
 
 
 def record(tracking: Tracking, result: Result) -> None:
@@ -166,6 +169,7 @@ def record(tracking: Tracking, result: Result) -> None:
     version_tags = {
         STATUS_TAG: tags[STATUS_TAG],
         BASELINE_TAG: result.baseline_version or NO_CHAMPION,
+        DIGEST_TAG: result.digest,
         "validation.run_id": run.info.run_id,
     } | {f"validation.{c.metric}": f"{c.candidate:.6f}" for c in result.checks}
     for key, value in version_tags.items():

@@ -118,6 +118,16 @@ class ModelSpec(ABC, Generic[P]):
         """The flavor's arguments that choose the native format and the pip requirements."""
 
     @abstractmethod
+    def native_file(self, flavor: dict[str, Any]) -> str:
+        """The model file the flavor's section of MLmodel names."""
+
+    def serving(self, flavor: dict[str, Any]) -> dict[str, Any]:
+        """The `python_function` section MLflow writes for this flavor (what serves the model;
+        its `python_version` aside): the flavor's own loader and environment files."""
+        env = {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
+        return {"loader_module": f"mlflow.{self.flavor}", "env": env}
+
+    @abstractmethod
     def load_native(self, folder: Path, flavor: dict[str, Any]) -> Any:
         """Load a downloaded model directory with the native loader alone (never a loader or a
         class that the model's MLmodel file names): files from the registry are untrusted."""

@@ -1,15 +1,22 @@
 """A model version from the registry, loaded as the untrusted input it is.
 
 Whoever may register a version chooses its files, so nothing in them may decide what runs: the
-MLmodel file is read as plain YAML; the flavor must be one the project logs; its native
+MLmodel file is read as plain YAML; the flavor must be one the project logs, and its
+`python_function` section (what `mlflow models serve`, `mlflow.pyfunc.load_model` and the
+serving image load) exactly the one MLflow writes for that flavor -- its own loader, the same
+native file, no `code`; the folder holds the flavor's files and nothing else; the native
 format is read by the native loader (`ModelSpec.load_native`), never by the loader, class or
 `code` path that the file names; and its environment may name only the distributions that
-flavor needs, pinned, so that serving it installs nothing else.
+flavor needs, pinned, so that serving it installs nothing else. What was checked has a digest
+(`Registered.digest`): the gate records it on the version, and the serving image is built from
+exactly those files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +30,13 @@ if TYPE_CHECKING:
     from ..project import Project
 
 BUILD_TOOLS = frozenset({"pip", "setuptools", "wheel"})
+PYFUNC = "python_function"
+# What MLflow writes beside the native file of a logged model, and what the download adds.
+ENVIRONMENT = ("requirements.txt", "python_env.yaml", "conda.yaml")
+EXAMPLES = ("input_example.json", "serving_input_example.json")
+DOWNLOADED = "registered_model_meta"  # written by the registry's download: not the model's
+CONDA_PACKAGE = re.compile(r"\A(python|pip)([<>=!~]=?[\w.*]+)*\Z")  # what MLflow writes
+PYTHON_VERSION = re.compile(r"\A\d+\.\d+(\.\d+)?\Z")
 
 
 @dataclass(frozen=True)
@@ -31,25 +45,75 @@ class Registered:
     spec: ModelSpec[Any]
     model: Any
     inputs: list[str] | None  # the input signature's column names (None: no signature)
+    digest: str  # sha256 of the checked files (the download's own file aside)
+    mlmodel: dict[str, Any]  # the MLmodel file, as checked
 
 
 def load(project: Project, uri: str, tracking_uri: str) -> Registered:
     """Download `uri` (e.g. models:/name/3) from the store at `tracking_uri` and load it with
     one of the project's model kinds, without running code from it."""
+    with tempfile.TemporaryDirectory(prefix="registered-") as scratch:
+        return fetch(project, uri, tracking_uri, Path(scratch))
+
+
+def fetch(project: Project, uri: str, tracking_uri: str, into: Path) -> Registered:
+    """`load`, the checked files kept in the folder `into` (a serving image's context)."""
     import mlflow.artifacts
 
-    with tempfile.TemporaryDirectory(prefix="registered-") as scratch:
-        folder = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=scratch, tracking_uri=tracking_uri
-            )
+    folder = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=str(into), tracking_uri=tracking_uri
         )
-        mlmodel = _yaml(inside(folder, "MLmodel"), uri)
-        flavors = mlmodel.get("flavors") or {}
-        spec = project.for_flavors(flavors, uri)
-        check_environment(folder, spec, uri)
-        model = spec.load_native(folder, flavors[spec.flavor] or {})
-    return Registered(uri, spec, model, _inputs(mlmodel, uri))
+    )
+    mlmodel = _yaml(inside(folder, "MLmodel"), uri)
+    flavors = mlmodel.get("flavors") or {}
+    spec = project.for_flavors(flavors, uri)
+    native = flavors[spec.flavor] or {}
+    check_flavors(flavors, spec, uri)
+    check_files(folder, spec.native_file(native), uri)
+    check_environment(folder, spec, uri)
+    model = spec.load_native(folder, native)
+    return Registered(uri, spec, model, _inputs(mlmodel, uri), digest(folder), mlmodel)
+
+
+def check_flavors(flavors: dict[str, Any], spec: ModelSpec[Any], uri: str) -> None:
+    """The flavor and its `python_function` section, exactly as MLflow writes them for it:
+    what serves the model is then the flavor's own loader on the same native file."""
+    extra = sorted(set(flavors) - {spec.flavor, PYFUNC})
+    if extra:
+        raise ModelRefused(f"{uri}: MLmodel has the flavors {extra} besides {spec.flavor}")
+    native = flavors[spec.flavor] or {}
+    if native.get("code") is not None:
+        raise ModelRefused(
+            f"{uri}: the {spec.flavor} flavor names code to load ({native['code']!r})"
+        )
+    pyfunc = dict(flavors.get(PYFUNC) or {})
+    version = str(pyfunc.pop("python_version", ""))
+    expected = spec.serving(native)
+    if pyfunc != expected or not PYTHON_VERSION.match(version):
+        raise ModelRefused(
+            f"{uri}: its python_function flavor (what serving loads) is {pyfunc}, not the one "
+            f"MLflow writes for {spec.flavor}: {expected}"
+        )
+
+
+def check_files(folder: Path, native: str, uri: str) -> None:
+    """The model's folder holds its native file, its environment, its input examples and
+    MLmodel: no other file or folder (code that a loader could find)."""
+    allowed = {"MLmodel", native, *ENVIRONMENT, *EXAMPLES, DOWNLOADED}
+    found = {path.relative_to(folder).as_posix() for path in folder.rglob("*")}
+    extra = sorted(found - allowed)
+    if extra:
+        raise ModelRefused(f"{uri}: the model folder holds files a model has no use for: {extra}")
+
+
+def digest(folder: Path) -> str:
+    """sha256 of the model's files, names and bytes (the download's own file aside)."""
+    hashed = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != DOWNLOADED):
+        hashed.update(f"{path.relative_to(folder).as_posix()}\0".encode())
+        hashed.update(path.read_bytes())
+    return hashed.hexdigest()
 
 
 def _yaml(path: Path, uri: str) -> dict[str, Any]:
@@ -71,7 +135,8 @@ def _inputs(mlmodel: dict[str, Any], uri: str) -> list[str] | None:
 
 def check_environment(folder: Path, spec: ModelSpec[Any], uri: str) -> None:
     """requirements.txt, python_env.yaml and conda.yaml name only `spec.requirements`, pinned
-    (`name==version`), plus pip's build tools: no URL, index, file or option."""
+    (`name==version`), plus pip's build tools (and, for conda, Python and pip from
+    conda-forge): no URL, index, file, channel or option."""
     pins = [line.strip() for line in inside(folder, "requirements.txt").read_text().splitlines()]
     pins = [line for line in pins if line and not line.startswith("#")]
     python_env = folder / "python_env.yaml"
@@ -81,9 +146,14 @@ def check_environment(folder: Path, spec: ModelSpec[Any], uri: str) -> None:
         pins += [d for d in env.get("dependencies") or [] if d != "-r requirements.txt"]
     conda = folder / "conda.yaml"
     if conda.exists():
-        for dependency in _yaml(conda, uri).get("dependencies") or []:
-            if isinstance(dependency, dict):
-                pins += list(dependency.get("pip") or [])
+        environment = _yaml(conda, uri)
+        if set(environment.get("channels") or []) - {"conda-forge"}:
+            raise ModelRefused(f"{uri}: conda.yaml names channels {environment['channels']}")
+        for dependency in environment.get("dependencies") or []:
+            if isinstance(dependency, dict) and set(dependency) == {"pip"}:
+                pins += list(dependency["pip"] or [])
+            elif not (isinstance(dependency, str) and CONDA_PACKAGE.match(dependency)):
+                raise ModelRefused(f"{uri}: conda.yaml names {dependency!r}: only python and pip")
     _allowed(pins, spec.requirements, "requirements", uri, pinned=True)
 
 

@@ -30,6 +30,15 @@ class SklearnModel(ModelSpec[P]):
         model.fit(train.features, train.target)
         return TrainResult(model=model)
 
+    def native_file(self, flavor: dict[str, Any]) -> str:
+        return str(flavor.get("pickled_model"))
+
+    def serving(self, flavor: dict[str, Any]) -> dict[str, Any]:
+        return super().serving(flavor) | {
+            "model_path": self.native_file(flavor),
+            "predict_fn": "predict",
+        }
+
     def load_native(self, folder: Path, flavor: dict[str, Any]) -> Any:
         if flavor.get("serialization_format") != "skops":
             raise ModelRefused(

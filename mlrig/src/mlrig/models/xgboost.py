@@ -134,6 +134,12 @@ class XGBoostModel(ModelSpec[P]):
 
         return np.asarray(model.feature_importances_, dtype=float)
 
+    def native_file(self, flavor: dict[str, Any]) -> str:
+        return str(flavor.get("data"))
+
+    def serving(self, flavor: dict[str, Any]) -> dict[str, Any]:
+        return super().serving(flavor) | {"data": self.native_file(flavor)}
+
     def load_native(self, folder: Path, flavor: dict[str, Any]) -> XGBClassifier:
         """XGBoost's own JSON/UBJSON parser; the flavor's `model_class` and `code` are ignored."""
         if flavor.get("model_format") not in ("ubj", "json"):
