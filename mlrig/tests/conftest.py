@@ -122,6 +122,7 @@ def _trained_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
         with pytest.MonkeyPatch.context() as monkeypatch:
             _isolate(monkeypatch)
             _fill(built, monkeypatch)
+            assert mlrig.main(PROJECT, ["init-tracking"]) == 0  # `make setup`: the lock too
             run_job(PROJECT, PROJECT.composed(GOOD))
     finally:
         _forget_process_state()

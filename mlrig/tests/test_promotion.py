@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from conftest import GOOD, POOR, tracking
@@ -171,3 +172,27 @@ def test_no_champion_yet_says_how_to_make_one(project: Project, first, capsys) -
     err = capsys.readouterr().err
     assert "no version of demo-model has the alias @champion yet" in err
     assert "`python -m demo.cli promote --version N`" in err
+
+
+def test_a_promotion_never_creates_the_lock(project: Project, workspace: Path, capsys) -> None:
+    """`make setup` creates it where the store does not authenticate; without it, promote
+    stops and says who creates it."""
+    cfg, summary = train(project, GOOD)
+    assert mlrig.main(project, ["promote", "--version", summary.version]) == 2
+    assert (
+        "the promotion lock 'demo-model.promotion-lock' does not exist" in capsys.readouterr().err
+    )
+    assert live_tickets_model(cfg) is None
+    assert mlrig.main(project, ["init-tracking"]) == 0
+    assert "Promotion lock 'demo-model.promotion-lock' ready." in capsys.readouterr().out
+    assert mlrig.main(project, ["promote", "--version", summary.version]) == 0
+
+
+def live_tickets_model(cfg: Config) -> object:
+    """The lock's registered model, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return MlflowClient().get_registered_model(registry.lock_name(cfg.registry.model_name))
+    except MlflowException:
+        return None

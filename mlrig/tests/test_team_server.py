@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from conftest import BOOSTED, RAW, assert_synced
 from demo.project import PROJECT
 from mlflow import MlflowClient
+from mlflow.server import get_app_client
 from test_untrusted_models import pickled_sklearn, register
 
 import mlrig
@@ -206,6 +207,9 @@ def test_team_roles_keep_promotion_to_promoters(
         assert mlrig.main(PROJECT, ["access", "--user", user, "--role", role]) == 0, (
             capsys.readouterr()
         )
+    capsys.readouterr()
+    assert mlrig.main(PROJECT, ["access", "--user", "ci-promoter", "--role", "promoter"]) == 0
+    assert "user ci-promoter exists: its password is unchanged" in capsys.readouterr().out
     monkeypatch.delenv("ACCESS_PASSWORD")
 
     def as_user(user: str) -> None:
@@ -232,6 +236,10 @@ def test_team_roles_keep_promotion_to_promoters(
     with pytest.raises(mlflow.exceptions.MlflowException, match=r"PERMISSION_DENIED|403"):
         MlflowClient().delete_registered_model(lock)
 
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "not-the-password")
+    assert mlrig.main(PROJECT, ["promote", "--version", trained]) == 2
+    assert "did not accept your credentials" in capsys.readouterr().err
+
     as_user("ci-promoter")
     assert mlrig.main(PROJECT, ["promote", "--version", malicious]) == 2
     assert "only skops loads without running code" in capsys.readouterr().err
@@ -239,6 +247,41 @@ def test_team_roles_keep_promotion_to_promoters(
     assert mlrig.main(PROJECT, ["promote", "--version", trained]) == 0
     aliases = MlflowClient().get_registered_model(cfg.registry.model_name).aliases
     assert int(aliases["champion"]) == int(trained)
+
+
+def test_a_squatted_promotion_lock_is_refused(
+    workspace: Path, topology: Topology, client, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A user who may only read creates the promotion lock before the administrator's first
+    `access` (creating a model makes one its manager): `promote` never creates the lock, and
+    `access` refuses to adopt it, naming the user, changing nothing; once the administrator
+    deletes it, `access` creates it."""
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["registry"]["model_name"] = "squatted"
+    params["tracking"]["experiment_name"] = "squatted"
+    Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    lock = registry.lock_name("squatted")
+    admin = get_app_client("basic-auth", tracking_uri=topology.uri)
+    admin.create_user("mallory", "mallory-password")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "mallory")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "mallory-password")
+    assert mlrig.main(PROJECT, ["promote", "--version", "1"]) == 2
+    assert "you may not promote squatted" in capsys.readouterr().err
+    with pytest.raises(mlflow.exceptions.MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        MlflowClient().get_registered_model(lock)  # the promotion did not create it
+    MlflowClient().create_registered_model(lock)  # mallory's now
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", topology.username)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", topology.password)
+    monkeypatch.setenv("ACCESS_PASSWORD", "promoter-password")
+    assert mlrig.main(PROJECT, ["access", "--user", "squat-promoter", "--role", "promoter"]) == 2
+    refusal = capsys.readouterr().err
+    assert f"the promotion lock {lock!r} is held by mallory (MANAGE)" in refusal
+    assert "delete the registered model" in refusal
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        admin.get_user("squat-promoter")  # nothing was changed
+    MlflowClient().delete_registered_model(lock)
+    assert mlrig.main(PROJECT, ["access", "--user", "squat-promoter", "--role", "promoter"]) == 0
 
 
 def test_team_server_killed_right_after_training(

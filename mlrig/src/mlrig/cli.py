@@ -81,9 +81,17 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _init_tracking(project: Project, options: argparse.Namespace) -> int:
+    from .registry import authenticated, create_lock, lock_name
+
     cfg, tracking = _connected(project)
     experiment_id = tracking.ensure_experiment()
     print(f"Experiment {cfg.tracking.experiment_name!r} ready (id {experiment_id}).")
+    lock = lock_name(cfg.registry.model_name)
+    if authenticated(tracking):
+        print(f"Promotion lock {lock!r}: an administrator's `access` creates it.")
+    else:
+        create_lock(tracking.client, cfg.registry.model_name)
+        print(f"Promotion lock {lock!r} ready.")
     return 0
 
 

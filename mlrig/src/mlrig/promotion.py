@@ -32,7 +32,6 @@ from .registry import (
     RegistryError,
     champion,
     check_model,
-    create_lock,
     lock_name,
 )
 
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
     from .tracking.store import Tracking
 
 STALE_LOCK_S = 600.0
-DENIED = ("PERMISSION_DENIED", "UNAUTHENTICATED")
 
 
 class PromotionError(RegistryError):
@@ -57,9 +55,17 @@ def _ticket(client: MlflowClient, name: str) -> ModelVersion:
         return client.create_model_version(lock_name(name), LOCK_SOURCE, description=holder)
     except MlflowException as error:
         if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-            create_lock(client, name)
-            return _ticket(client, name)
-        if error.error_code in DENIED:
+            raise PromotionError(
+                f"the promotion lock {lock_name(name)!r} does not exist: `make setup` creates "
+                "it on a store without authentication; on a team server, an administrator's "
+                "`access` does (a promotion never creates it)"
+            ) from error
+        if error.error_code == "UNAUTHENTICATED":
+            raise PromotionError(
+                "the tracking server did not accept your credentials: check "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (`make doctor`)"
+            ) from error
+        if error.error_code == "PERMISSION_DENIED":
             raise PromotionError(
                 f"you may not promote {name}: only promoters may write {lock_name(name)!r} "
                 "(an administrator grants MANAGE on it; see README: team roles)"

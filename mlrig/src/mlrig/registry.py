@@ -102,6 +102,21 @@ def lock_name(name: str) -> str:
     return f"{name}{LOCK_SUFFIX}"
 
 
+def authenticated(tracking: Tracking) -> bool:
+    """Whether the store checks who asks (MLflow's basic-auth app answers on a server): then
+    only an administrator's `access` may create the promotion lock."""
+    if tracking.scheme not in ("http", "https"):
+        return False
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    answer = http_request(
+        get_default_host_creds(tracking.uri), "/api/2.0/mlflow/users/current", "GET",
+        max_retries=0,
+    )  # fmt: skip
+    return answer.status_code != 404
+
+
 def create_lock(client: MlflowClient, name: str) -> None:
     """The promotion lock's registered model (on a team server, an administrator's step:
     `access`), whose MANAGE permission says who may promote."""
