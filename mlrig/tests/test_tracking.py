@@ -287,3 +287,62 @@ def test_a_bad_tracking_store_is_one_line_naming_it(
     assert line.startswith("error: ") and message in line
     if "sqlite" in uri:
         assert str(garbage) in line
+
+
+def dot_env(workspace: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """The demo project rooted at the workspace, with this .env."""
+    (workspace / ".env").write_text(text)
+    monkeypatch.setattr(environment, "_from_file", {})
+    return with_root(workspace)
+
+
+def test_a_dot_env_sets_only_the_projects_settings(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A .env that came with a copied folder tries to make git run a command (doctor's git
+    check would run it): only declared settings are read, the rest is named and ignored."""
+    marker = workspace / "fsmonitor-ran"
+    project = dot_env(
+        workspace,
+        "GIT_CONFIG_COUNT=1\nGIT_CONFIG_KEY_0=core.fsmonitor\n"
+        f"GIT_CONFIG_VALUE_0=touch {marker}\nMLFLOW_EXPERIMENT_NAME=demo\n",
+        monkeypatch,
+    )
+    subprocess.run(["git", "init", "--quiet"], cwd=workspace, check=True)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    mlrig.main(project, ["doctor"])
+    captured = capsys.readouterr()
+    first = captured.err.splitlines()[0]
+    assert first.startswith("note: ") and "GIT_CONFIG_COUNT, GIT_CONFIG_KEY_0" in first
+    assert "ignored" in first and "GIT_CONFIG_COUNT" not in os.environ
+    assert "MLFLOW_EXPERIMENT_NAME from .env" in captured.out
+    assert not marker.exists()
+
+
+def test_a_dot_env_that_git_tracks_is_refused(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    project = dot_env(workspace, "MLFLOW_TRACKING_URI=http://127.0.0.1:9\n", monkeypatch)
+    for command in (["init", "--quiet"], ["add", ".env"]):
+        subprocess.run(["git", *command], cwd=workspace, check=True)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert mlrig.main(project, ["doctor"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "is tracked by git" in line and "`git rm --cached .env`" in line
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+
+
+def test_credentials_sent_to_a_server_a_dot_env_names_are_said_first(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    uri = "http://127.0.0.1:9"
+    project = dot_env(workspace, f"MLFLOW_TRACKING_URI={uri}\n", monkeypatch)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "alice-password")
+    mlrig.main(project, ["doctor"])
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == (
+        f"note: the tracking server {uri} comes from {workspace / '.env'}; the credentials in "
+        "your environment (MLFLOW_TRACKING_USERNAME/PASSWORD) go to it"
+    )

@@ -361,9 +361,15 @@ def main(project: Project, argv: list[str] | None = None) -> int:
     """Run one command of the project's command line (`argv`, default: sys.argv[1:])."""
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    environment.load(project.root)
     command = commands(project).get(args[0]) if args else None
     if command is not None and command.raw:
-        return run_command(lambda: command.run(project, args[1:]))
-    options = parser(project).parse_args(args)
-    return run_command(lambda: options.run(project, options))
+        handler, given = command.run, args[1:]
+    else:
+        given = parser(project).parse_args(args)
+        handler = given.run
+
+    def run() -> int:
+        environment.configure(project.root)
+        return handler(project, given)
+
+    return run_command(run)

@@ -1,14 +1,22 @@
 """The project's `.env` (git-ignored; `.env.example` lists what it may hold): settings and
-secrets for the project's commands, loaded without overriding the environment. `doctor` says
-where each setting came from."""
+secrets for the project's commands, loaded without overriding the environment. It is
+configuration, not an environment: only the settings below are read from it (a `.env` that
+reaches a checkout could otherwise set anything, `GIT_CONFIG_*` that runs commands among
+them), a `.env` that git tracks is refused, and credentials from the environment going to a
+server that `.env` named are said in the first line. `doctor` says where each setting came from.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+from .errors import ProjectError
+
 ENV_FILE = ".env"
-# The settings `doctor` reports (secrets by origin only, never by value).
+# What .env may set, and what `doctor` reports (secrets by origin only, never by value).
 SETTINGS = (
     "MLFLOW_TRACKING_URI",
     "MLFLOW_TRACKING_USERNAME",
@@ -17,21 +25,62 @@ SETTINGS = (
     "MLFLOW_S3_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
-    "CI",
+    "AWS_DEFAULT_REGION",
 )
+CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 _from_file: dict[str, str] = {}  # what load() set
 
 
-def load(root: Path) -> None:
-    """Set each variable of `<root>/.env` that the environment does not already set."""
+class DotEnvError(ProjectError):
+    """The project's .env cannot be used; the message says what to do."""
+
+
+def tracked(path: Path) -> bool:
+    """Whether git tracks `path` (outside a repository, or without git: no)."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--error-unmatch", "--", path.name],
+            cwd=path.parent, capture_output=True, check=False,
+        )  # fmt: skip
+    except OSError:
+        return False
+    return listed.returncode == 0
+
+
+def load(root: Path) -> list[str]:
+    """Set each setting of `<root>/.env` that the environment does not already set; return
+    the notes to print before anything else (what was ignored, where credentials go)."""
     path = root / ENV_FILE
     if not path.exists():
-        return
+        return []
+    if tracked(path):
+        raise DotEnvError(
+            f"{path} is tracked by git: a .env holds your own secrets and settings, and one "
+            "that came with a checkout is someone else's. `git rm --cached .env` (the file "
+            "stays, git-ignored), commit, and change any secret it held"
+        )
     from dotenv import dotenv_values
 
-    for name, value in dotenv_values(path).items():
+    values = dotenv_values(path)
+    for name in SETTINGS:
+        value = values.get(name)
         if name not in os.environ and value is not None:
             os.environ[name] = _from_file[name] = value
+    notes = []
+    ignored = sorted(name for name in values if name not in SETTINGS)
+    if ignored:
+        notes.append(
+            f"note: {path} sets {', '.join(ignored)}: not settings of this project, ignored "
+            "(`make doctor` lists them)"
+        )
+    if origin("MLFLOW_TRACKING_URI") == ".env" and any(
+        origin(name) == "environment" for name in CREDENTIALS
+    ):
+        notes.append(
+            f"note: the tracking server {os.environ['MLFLOW_TRACKING_URI']} comes from {path}; "
+            "the credentials in your environment (MLFLOW_TRACKING_USERNAME/PASSWORD) go to it"
+        )
+    return notes
 
 
 def origin(name: str) -> str:
@@ -39,3 +88,9 @@ def origin(name: str) -> str:
     if name in _from_file and os.environ.get(name) == _from_file[name]:
         return ".env"
     return "environment" if name in os.environ else "unset"
+
+
+def configure(root: Path) -> None:
+    """Read the project's .env (`load`); its notes are the first lines of the output."""
+    for note in load(root):
+        print(note, file=sys.stderr, flush=True)

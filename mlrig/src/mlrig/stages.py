@@ -92,9 +92,9 @@ def train(project: Project, cfg: Config) -> object:
 def main(project: Project, stage: Callable[[Project, Config], object]) -> None:
     """Run `stage` on params.yaml; print what it returns; exit 2 on a user error."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    environment.load(project.root)
 
     def run() -> int:
+        environment.configure(project.root)
         done = stage(project, _params(project))
         if done is not None:
             print(done)
