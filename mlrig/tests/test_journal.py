@@ -5,7 +5,12 @@ refused with the reason and kept."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,3 +91,55 @@ def test_a_journal_that_cannot_be_replayed_is_kept_with_the_reason(
     assert not complete and line.startswith(f"{run_id}: not replayed: SyncError") and reason in line
     assert (folder / journal.JOURNAL).exists()
     assert "a" not in store.client.get_run(run_id).data.tags
+
+
+def test_a_torn_last_line_is_reported_never_replayed_half(
+    project: Project, store: Tracking
+) -> None:
+    run_id, folder = spooled(store, ("tags", ({"a": "b"},)), ("end", ("FINISHED",)))
+    text = (folder / journal.JOURNAL).read_text()
+    (folder / journal.JOURNAL).write_text(text[: len(text) - 5])  # the end's line, cut
+    (line,), complete = journal.sync(project, store)
+    assert not complete and "a torn journal line" in line and "`sync --abandon`" in line
+    assert "a" not in store.client.get_run(run_id).data.tags
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB filesystem (tmpfs): writing there soon fails with ENOSPC."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small tmpfs needs root")
+    mounted = tmp_path / "small"
+    mounted.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mounted)]
+    done = subprocess.run(mount, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"no tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mounted
+    finally:
+        subprocess.run(["umount", str(mounted)], check=True)
+
+
+def test_a_full_disk_leaves_whole_journal_lines(full_disk: Path) -> None:
+    """Appending to the spool until the disk is full: the write that fails leaves no part of
+    its line, and every line there is whole."""
+    entry = {"op": "tags", "tags": {"padding": "x" * 5000}}
+    with pytest.raises(OSError) as full:
+        for _ in range(100):
+            journal.append(full_disk, entry)
+    assert full.value.errno == errno.ENOSPC
+    text = (full_disk / journal.JOURNAL).read_text()
+    assert text.endswith("\n") and all(json.loads(line) == entry for line in text.splitlines())
+
+
+def test_a_full_disk_ends_a_command_in_one_line(full_disk: Path, capsys) -> None:
+    from mlrig.commands import run_command
+
+    def fills_the_disk() -> int:
+        while True:
+            journal.append(full_disk, {"op": "tags", "tags": {"padding": "x" * 5000}})
+
+    assert run_command(fills_the_disk) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: no space left on the device that holds ") and "journal" in line

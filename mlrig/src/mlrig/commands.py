@@ -4,6 +4,7 @@ how every command reports a user error: one line, exit code 2."""
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import threading
@@ -45,8 +46,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def run_command(action: Callable[[], int]) -> int:
-    """Run a command; a user error prints `error: <message>` and exits 2; SIGTERM ends it
-    through the same clean-up as an error, and exits 143."""
+    """Run a command; a user error (a full disk too) prints `error: <message>` and exits 2;
+    SIGTERM ends it through the same clean-up as an error, and exits 143."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -55,7 +56,18 @@ def run_command(action: Callable[[], int]) -> int:
         print("error: terminated (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
     except Exception as err:
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            print(f"error: {full_disk(err)}", file=sys.stderr)
+            return 2
         if not isinstance(err, user_errors()):
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def full_disk(error: OSError) -> str:
+    where = f" that holds {error.filename}" if error.filename else ""
+    return (
+        f"no space left on the device{where}: free space there and run the command again "
+        "(`make doctor` lists a run left unfinished)"
+    )

@@ -10,6 +10,7 @@ is not in the table is an error, never skipped.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -202,9 +203,21 @@ def deliver(delivery: Delivery, entry: dict[str, Any]) -> None:
 
 
 def append(folder: Path, entry: dict[str, Any]) -> None:
+    """Add one entry: a whole line or nothing. A write that fails part-way (a full disk) is
+    cut back to the last whole line before the error goes on."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / JOURNAL).open("a") as journal:
-        journal.write(json.dumps(entry) + "\n")
+    line = (json.dumps(entry) + "\n").encode()
+    descriptor = os.open(folder / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        size = os.fstat(descriptor).st_size
+        try:
+            if os.write(descriptor, line) != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder / JOURNAL))
+        except OSError:
+            os.ftruncate(descriptor, size)
+            raise
+    finally:
+        os.close(descriptor)
 
 
 def pending(tracking: Tracking) -> list[Path]:
@@ -215,8 +228,18 @@ def pending(tracking: Tracking) -> list[Path]:
 
 
 def read(folder: Path) -> list[dict[str, Any]]:
-    """A journal's entries, checked: a header, known operations, an end."""
-    entries = [json.loads(line) for line in (folder / JOURNAL).read_text().splitlines()]
+    """A journal's entries, checked: whole lines, a header, known operations."""
+    text = (folder / JOURNAL).read_text()
+    try:
+        entries = [json.loads(line) for line in text.splitlines()]
+    except json.JSONDecodeError as error:
+        entries = None
+        reason = str(error)
+    if entries is None or (text and not text.endswith("\n")):
+        raise SyncError(
+            f"{folder}: a torn journal line ({reason if entries is None else 'no line end'}: "
+            "a full disk?); it was not replayed: free space, then `sync --abandon` the run"
+        )
     unknown = sorted({str(e.get("op")) for e in entries} - OPS.keys())
     if unknown:
         raise SyncError(f"{folder}: unknown journal operations {unknown}; it was not replayed")
