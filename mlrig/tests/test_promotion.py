@@ -97,12 +97,16 @@ def test_better_version_promoted_then_rolled_back(project: Project, first) -> No
     assert mlrig.main(project, ["promote", "--version", better]) == 0
     assert aliases(cfg)["champion"] == int(better)
     assert aliases(cfg)["previous-champion"] == int(v1)
+    client = MlflowClient()
+    assert registry.validated(client, name, better) is not None  # recorded on the lock
 
     assert "rolled back" in promotion.rollback(tracking(cfg), cfg, name)
     assert aliases(cfg)["champion"] == int(v1)
     assert "previous-champion" not in aliases(cfg)
     rolled = MlflowClient().get_model_version(name, better)
     assert rolled.tags["validation.status"] == "rolled-back"
+    assert registry.validated(client, name, better) is None  # no longer served
+    assert registry.validated(client, name, v1) is not None
     with pytest.raises(promotion.PromotionError, match="no @previous-champion"):
         promotion.rollback(tracking(cfg), cfg, name)
 

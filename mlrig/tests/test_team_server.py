@@ -29,7 +29,7 @@ from mlflow.server import get_app_client
 from test_untrusted_models import pickled_sklearn, register
 
 import mlrig
-from mlrig import registry
+from mlrig import access, registry
 from mlrig.backends.local import LocalBackend
 from mlrig.data import file_md5, tracked_md5
 from mlrig.job import run_job
@@ -252,10 +252,11 @@ def test_team_roles_keep_promotion_to_promoters(
 def test_a_squatted_promotion_lock_is_refused(
     workspace: Path, topology: Topology, client, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    """A user who may only read creates the promotion lock before the administrator's first
-    `access` (creating a model makes one its manager): `promote` never creates the lock, and
-    `access` refuses to adopt it, naming the user, changing nothing; once the administrator
-    deletes it, `access` creates it."""
+    """A user who may only read creates the model and its promotion lock before the
+    administrator's first `access` (creating a model makes one its manager, so they look like
+    a promoter): `promote` never creates the lock, and `access` refuses to adopt one it did
+    not create, naming the user, changing nothing; once the administrator deletes it, `access`
+    creates it with its witness, and keeps it on the next run."""
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["registry"]["model_name"] = "squatted"
     params["tracking"]["experiment_name"] = "squatted"
@@ -269,19 +270,28 @@ def test_a_squatted_promotion_lock_is_refused(
     assert "you may not promote squatted" in capsys.readouterr().err
     with pytest.raises(mlflow.exceptions.MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
         MlflowClient().get_registered_model(lock)  # the promotion did not create it
-    MlflowClient().create_registered_model(lock)  # mallory's now
+    MlflowClient().create_registered_model("squatted")  # mallory manages both
+    created = MlflowClient().create_registered_model(lock).creation_timestamp
+    with pytest.raises(mlflow.exceptions.MlflowException, match="403"):  # only administrators
+        admin.create_user(access.witness(lock, created), "mallory-witness")
 
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", topology.username)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", topology.password)
+    # a witness names one creation of the lock: that of another proves nothing
+    admin.create_user(access.witness(lock, 0), "another-lock-witness")
     monkeypatch.setenv("ACCESS_PASSWORD", "promoter-password")
     assert mlrig.main(PROJECT, ["access", "--user", "squat-promoter", "--role", "promoter"]) == 2
     refusal = capsys.readouterr().err
-    assert f"the promotion lock {lock!r} is held by mallory (MANAGE)" in refusal
+    assert f"the promotion lock {lock!r} was not created by `access`" in refusal
+    assert "held by mallory (MANAGE)" in refusal
     assert "delete the registered model" in refusal
     with pytest.raises(mlflow.exceptions.MlflowException):
         admin.get_user("squat-promoter")  # nothing was changed
     MlflowClient().delete_registered_model(lock)
     assert mlrig.main(PROJECT, ["access", "--user", "squat-promoter", "--role", "promoter"]) == 0
+    assert f"created the promotion lock {lock}" in capsys.readouterr().out
+    assert mlrig.main(PROJECT, ["access", "--user", "squat-promoter", "--role", "promoter"]) == 0
+    assert "created" not in capsys.readouterr().out
 
 
 def test_team_server_killed_right_after_training(

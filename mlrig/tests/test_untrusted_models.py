@@ -18,7 +18,7 @@ import yaml
 from conftest import GOOD, tracking
 from mlflow import MlflowClient
 
-from mlrig import Config, Project, promotion, serving, validation
+from mlrig import Config, Project, promotion, registry, serving, validation
 from mlrig.models import registered
 from mlrig.models.base import ModelRefused
 
@@ -64,8 +64,8 @@ def python_model(folder: Path, cfg: Config, marker: Path) -> None:
     write_model(folder, cfg, flavors, ["mlflow==3.17.2"])
 
 
-def skops_trusting_itself(folder: Path, cfg: Config, marker: Path) -> None:
-    """skops, but with types skops does not trust, whitelisted by the model's own MLmodel."""
+def skops_with_untrusted_types(folder: Path, cfg: Config, marker: Path, trusted=None) -> None:
+    """skops, but with types skops does not trust."""
     import skops.io
     from sklearn.tree import DecisionTreeClassifier
 
@@ -76,10 +76,16 @@ def skops_trusting_itself(folder: Path, cfg: Config, marker: Path) -> None:
         "sklearn": {
             "pickled_model": "model.skops",
             "serialization_format": "skops",
-            "skops_trusted_types": ["sklearn.tree._tree.Tree"],
+            "skops_trusted_types": trusted,
         },
     }
     write_model(folder, cfg, flavors, ["mlflow==3.17.2", "scikit-learn==1.9.1", "skops==0.16.0"])
+
+
+def skops_trusting_itself(folder: Path, cfg: Config, marker: Path) -> None:
+    """skops' untrusted types, whitelisted by the model's own MLmodel (which MLflow's loader
+    would trust)."""
+    skops_with_untrusted_types(folder, cfg, marker, trusted=["sklearn.tree._tree.Tree"])
 
 
 def escaping_path(folder: Path, cfg: Config, marker: Path) -> None:
@@ -139,7 +145,8 @@ def loaders(
     [
         (pickled_sklearn, "only skops loads without running code"),
         (python_model, "this project loads only"),
-        (skops_trusting_itself, "untrusted types"),
+        (skops_with_untrusted_types, "untrusted types"),
+        (skops_trusting_itself, "the model file trusts the types"),
         (escaping_path, "not a file inside the model directory"),
     ],
 )
@@ -179,6 +186,7 @@ def test_the_payload_is_live(champion: Config, workspace: Path) -> None:
         "xgboost @ https://example.invalid/xgboost.whl",
         "--index-url https://example.invalid/simple",
         "mlflow>=3",
+        "mlflow[gateway]==3.17.2",  # an extra installs other distributions
     ],
 )
 def test_an_environment_naming_other_packages_is_refused(
@@ -277,9 +285,87 @@ def test_the_image_is_built_from_the_files_promote_validated(
     assert mlmodel["flavors"]["python_function"]["loader_module"] == "mlflow.sklearn"
     assert set(mlmodel) <= {"flavors", "signature", "mlflow_version", "saved_input_example_info"}
 
-    store.client.set_model_version_tag(name, trained, "validation.digest", "0" * 64)
+    lock = registry.lock_name(name)
+    assert registry.validated(store.client, name, trained) == loaded.digest
+    store.client.set_registered_model_tag(lock, registry.validated_tag(trained), "0" * 64)
     with pytest.raises(ModelRefused, match="are not the ones `promote` validated"):
         serving.dockerfile(project, store, name, trained, workspace / "ctx2")
-    other = store.client.create_model_version(name, version.source, version.run_id)
+    other = str(store.client.create_model_version(name, version.source, version.run_id).version)
+    for key, value in version.tags.items():  # whoever registers may tag: forged verdicts
+        store.client.set_model_version_tag(name, other, key, value)
     with pytest.raises(ModelRefused, match="has not passed the validation gate under `promote`"):
-        serving.dockerfile(project, store, name, str(other.version), workspace / "ctx3")
+        serving.dockerfile(project, store, name, other, workspace / "ctx3")
+
+
+def python_env_injecting(folder: Path) -> None:
+    """A Python 'version' that would write lines into the serving image's Dockerfile."""
+    env = yaml.safe_load((folder / "python_env.yaml").read_text())
+    env["python"] = "3.11.7-slim AS base\nRUN touch /tmp/payload-ran\nFROM python:3.11.7"
+    (folder / "python_env.yaml").write_text(yaml.safe_dump(env))
+
+
+def python_env_extra_key(folder: Path) -> None:
+    env = yaml.safe_load((folder / "python_env.yaml").read_text())
+    (folder / "python_env.yaml").write_text(yaml.safe_dump(env | {"pip_options": "--pre"}))
+
+
+def edit_mlmodel(edit: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edited(folder: Path) -> None:
+        mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+        edit(mlmodel)
+        (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+
+    return edited
+
+
+@pytest.mark.parametrize(
+    ("tamper", "refusal"),
+    [
+        (python_env_injecting, "python_env.yaml must hold a Python version"),
+        (python_env_extra_key, "python_env.yaml must hold a Python version"),
+        (
+            edit_mlmodel(lambda m: m["flavors"]["sklearn"].update(loader="evil")),
+            r"keys MLflow does not write: \['loader'\]",
+        ),
+        (edit_mlmodel(lambda m: m.update(flavors=["sklearn"])), "flavors in MLmodel is not a"),
+        (
+            edit_mlmodel(lambda m: m["flavors"]["python_function"].update(python_version="3.x")),
+            "python_function flavor",
+        ),
+    ],
+)
+def test_a_tampered_copy_of_the_champion_is_refused(
+    project: Project,
+    champion: Config,
+    workspace: Path,
+    tamper: Callable[[Path], None],
+    refusal: str,
+) -> None:
+    """The champion's own files with one field changed where serving would read it."""
+    name = champion.registry.model_name
+    copy = workspace / "tampered"
+    shutil.copytree(Path(mlflow.artifacts.download_artifacts(f"models:/{name}@champion")), copy)
+    (copy / "registered_model_meta").unlink()
+    tamper(copy)
+    version = register(champion, copy)
+    for load in loaders(project, champion, version, workspace).values():
+        with pytest.raises(ModelRefused, match=refusal):
+            load()
+
+
+def test_xgboost_loads_only_as_the_classifier_it_was_logged_as(project: Project) -> None:
+    """MLflow's loader imports and instantiates the flavor's model_class: only XGBClassifier,
+    in XGBoost's JSON or UBJSON, is accepted."""
+    spec = project.model("boosted")
+    logged = {"code": None, "data": "model.ubj", "model_format": "ubj", "xgb_version": "3.2.0",
+              "model_class": "xgboost.sklearn.XGBClassifier"}  # fmt: skip
+    spec.check_flavor(logged)
+    for changed, refusal in [
+        ({"model_class": "os.system"}, "model_class 'os.system'"),
+        ({"model_class": None}, "model_class None"),
+        ({"model_format": "deprecated"}, "only XGBoost's JSON or UBJSON"),
+        ({"code": "code"}, "names code to load"),
+        ({"loader_module": "evil"}, "keys MLflow does not write"),
+    ]:
+        with pytest.raises(ModelRefused, match=refusal):
+            spec.check_flavor(logged | changed)

@@ -7,16 +7,19 @@
 | promoter | EDIT       | MANAGE           | MANAGE         | the promotion job only      |
 
 Only a promoter can take the promotion lock (`mlrig.promotion`), so only a promoter can promote,
-and nobody else can block promotions. `access` creates the lock (a promotion never does) and
-refuses a lock that anyone but an administrator or a promoter holds more than READ on -- say,
-one a user created before the administrator's first `access`, which made them its manager.
-Registering a version needs EDIT on the model, and MLflow grants aliases per model, not per
-alias: a trainer could set an alias by hand. The gate protects the path through `promote`; the
-serving image is built only from the files `promote` validated.
+and nobody else can block promotions. `access` creates the lock (a promotion never does) and,
+with it, a user named after that very lock and its creation time (`witness`; no permission, a
+password nobody keeps): only an administrator can create users, so a lock without its witness
+was created by someone else -- say, a user who created it before the administrator's first
+`access`, which made them its manager -- and `access` refuses it, naming who holds more than
+READ on it. Registering a version needs EDIT on the model, and MLflow grants aliases per model,
+not per alias: a trainer could set an alias by hand. The gate protects the path through
+`promote`; the serving image is built only from the files `promote` validated.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from .config import Config
@@ -41,8 +44,8 @@ def grant(
 ) -> list[str]:
     """Create the project's experiment, model and promotion lock if missing, the user if a
     password is given, and give the user the role's permissions; one line per change. Run
-    twice, it changes nothing the second time. A lock whose permissions say someone else
-    manages it is refused, before anything changes."""
+    twice, it changes nothing the second time. A lock that `access` did not create is
+    refused, before anything changes."""
     from mlflow.exceptions import MlflowException
     from mlflow.server import get_app_client
 
@@ -52,14 +55,19 @@ def grant(
     client = tracking.client
     name = cfg.registry.model_name
     lines = []
-    check_lock(auth, client, name, exempt=username if role == "promoter" else None)
+    lock_exists = check_lock(auth, client, name)
     experiment_id = tracking.ensure_experiment()
     try:
         client.create_registered_model(name)
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    create_lock(client, name)
+    if not lock_exists and create_lock(client, name):
+        created = client.get_registered_model(lock_name(name)).creation_timestamp
+        auth.create_user(witness(lock_name(name), created), secrets.token_urlsafe(32))
+        lines.append(f"created the promotion lock {lock_name(name)}")
+    elif not lock_exists:  # created since `check_lock`: refused unless `access` did
+        check_lock(auth, client, name)
     if password:
         try:
             auth.create_user(username, password)
@@ -93,37 +101,55 @@ def give(auth: Any, username: str, kind: str, identifier: str, permission: str) 
         auth.grant_user_permission(username, kind, identifier, permission)
 
 
-def check_lock(auth: Any, client: Any, name: str, exempt: str | None) -> None:
-    """Refuse a promotion lock that a user holds more than READ on without being a promoter
-    (MANAGE on the model) or an administrator: they could take and delete tickets, and block
-    every promotion. `exempt`: the user being made a promoter now."""
+def witness(lock: str, created_ms: int) -> str:
+    """The user `access` creates with the lock, named after that very lock."""
+    return f"{lock}.created-{created_ms}"
+
+
+def check_lock(auth: Any, client: Any, name: str) -> bool:
+    """Whether the promotion lock exists; refused when it has no witness (`access` did not
+    create it), naming the users who hold more than READ on it: they could take and delete
+    tickets, and block every promotion."""
     from mlflow.exceptions import MlflowException
 
     from .registry import lock_name
 
     lock = lock_name(name)
     try:
-        client.get_registered_model(lock)
+        created = client.get_registered_model(lock).creation_timestamp
     except MlflowException as error:
         if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return  # `access` creates it
+            return False  # `access` creates it
         raise
+    try:
+        auth.get_user(witness(lock, created))
+        return True
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+    raise AccessError(
+        f"the promotion lock {lock!r} was not created by `access` (held by "
+        f"{', '.join(holders(auth, lock)) or 'nobody but administrators'}): as an "
+        f"administrator, delete the registered model {lock!r} and run `access` again, which "
+        "creates it (nothing was changed)"
+    )
+
+
+def holders(auth: Any, lock: str) -> list[str]:
+    """The users who are not administrators and hold more than READ on `lock`."""
+    from mlflow.exceptions import MlflowException
+
     users = auth._request("/api/2.0/mlflow/users/list", "GET").get("users", [])
-    squatters = []
+    found = []
     for user in users:
-        if user.get("is_admin") or user["username"] == exempt:
+        if user.get("is_admin"):
             continue
-
-        def held(resource: str, user: dict[str, Any] = user) -> str:
-            found = auth.get_user_permission(user["username"], "registered_model", resource)
-            return str(found.permission)
-
-        if held(lock) not in ("READ", "NO_PERMISSIONS") and held(name) != "MANAGE":
-            squatters.append(f"{user['username']} ({held(lock)})")
-    if squatters:
-        raise AccessError(
-            f"the promotion lock {lock!r} is held by {', '.join(squatters)}, who are not "
-            f"promoters (a user who creates a model manages it): as an administrator, delete "
-            f"the registered model {lock!r} and run `access` again, which creates it (nothing "
-            "was changed)"
-        )
+        try:
+            held = auth.get_user_permission(user["username"], "registered_model", lock)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            continue  # no permission of its own
+        if str(held.permission) not in ("READ", "NO_PERMISSIONS"):
+            found.append(f"{user['username']} ({held.permission})")
+    return found

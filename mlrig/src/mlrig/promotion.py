@@ -1,7 +1,10 @@
 """Promotion and rollback of `@champion`, one at a time per model.
 
 `promote` trusts no tag: under the lock it runs the validation gate again, against the champion
-of that moment, and moves `@champion` only when that passes (the verdict is recorded then).
+of that moment, and moves `@champion` only when that passes. The verdict is recorded on the
+version (informative) and, with the digest of the files it checked, on the lock, which only
+promoters may write (`registry.validated`: what the serving image is built from); a rollback
+withdraws the demoted version's record.
 
 The lock is a ticket queue in the registered model `<model>.promotion-lock`: each promotion
 creates a version there (an atomic write that the server's permissions decide: an
@@ -33,6 +36,7 @@ from .registry import (
     champion,
     check_model,
     lock_name,
+    record_validated,
 )
 
 if TYPE_CHECKING:
@@ -113,11 +117,12 @@ def promote(project: Project, tracking: Tracking, cfg: Config, name: str, versio
             raise PromotionError(
                 f"{name} v{version} does not pass the validation gate:\n{result.table()}"
             )
+        record_validated(client, name, version, result.digest)
         current = champion(tracking, cfg, name)
         if current is not None:
             client.set_registered_model_alias(name, aliases.previous_alias, current.version)
         client.set_registered_model_alias(name, aliases.champion_alias, version)
-        if client.get_registered_model(name).aliases.get(aliases.alias) == int(version):
+        if str(client.get_registered_model(name).aliases.get(aliases.alias)) == version:
             client.delete_registered_model_alias(name, aliases.alias)
         previous = str(current.version) if current else "none"
         client.set_model_version_tag(name, version, "promoted_at", _now())
@@ -142,6 +147,7 @@ def rollback(tracking: Tracking, cfg: Config, name: str) -> str:
         client.set_registered_model_alias(name, aliases.champion_alias, str(previous))
         client.delete_registered_model_alias(name, aliases.previous_alias)
         if demoted is not None:
+            record_validated(client, name, str(demoted), None)
             client.set_model_version_tag(name, str(demoted), STATUS_TAG, "rolled-back")
             client.set_model_version_tag(name, str(demoted), "rolled_back_at", _now())
     return f"{name} v{previous} is @{aliases.champion_alias} again (rolled back from v{demoted})"

@@ -23,13 +23,11 @@ if TYPE_CHECKING:
 
     from .tracking.store import Tracking
 
-# Tags a promotion writes on the version it judged; informative only: `promote` re-runs the
-# gate itself and never trusts them.
+# Tags the gate writes on the version it judged; informative only: whoever may register a
+# version may tag it, so `promote` re-runs the gate itself and serving reads `validated`.
 STATUS_TAG = "validation.status"
 BASELINE_TAG = "validation.baseline_version"
-# The digest of the files the gate checked, as `promote` recorded it: the serving image is
-# built only from files with this digest.
-DIGEST_TAG = "validation.digest"
+DIGEST_TAG = "validation.digest"  # of the files the gate checked
 NO_CHAMPION = "none"
 # The promotion lock's tickets are versions of this registered model (promotion.py).
 LOCK_SUFFIX = ".promotion-lock"
@@ -117,9 +115,9 @@ def authenticated(tracking: Tracking) -> bool:
     return answer.status_code != 404
 
 
-def create_lock(client: MlflowClient, name: str) -> None:
+def create_lock(client: MlflowClient, name: str) -> bool:
     """The promotion lock's registered model (on a team server, an administrator's step:
-    `access`), whose MANAGE permission says who may promote."""
+    `access`), whose MANAGE permission says who may promote; False: it existed."""
     try:
         client.create_registered_model(
             lock_name(name), description=f"promotion tickets of {name} (see mlrig.promotion)"
@@ -127,3 +125,29 @@ def create_lock(client: MlflowClient, name: str) -> None:
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
+        return False
+    return True
+
+
+def validated_tag(version: str) -> str:
+    return f"validated.{version}"
+
+
+def record_validated(client: MlflowClient, name: str, version: str, digest: str | None) -> None:
+    """Record on the promotion lock -- which only promoters may write -- that `promote`
+    validated `version` with files of `digest` (None: the record is withdrawn)."""
+    if digest is not None:
+        client.set_registered_model_tag(lock_name(name), validated_tag(version), digest)
+    elif validated_tag(version) in client.get_registered_model(lock_name(name)).tags:
+        client.delete_registered_model_tag(lock_name(name), validated_tag(version))
+
+
+def validated(client: MlflowClient, name: str, version: str) -> str | None:
+    """The digest of the files `promote` validated for `version` (None: it did not, or its
+    record was withdrawn by a rollback)."""
+    try:
+        return client.get_registered_model(lock_name(name)).tags.get(validated_tag(version))
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return None

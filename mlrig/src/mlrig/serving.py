@@ -14,7 +14,7 @@ import yaml
 from .errors import ProjectError
 from .models import registered
 from .models.base import ModelRefused
-from .registry import DIGEST_TAG, STATUS_TAG
+from .registry import validated
 
 if TYPE_CHECKING:
     from .project import Project
@@ -70,33 +70,40 @@ def dockerfile(
 ) -> Path:
     """`mlflow models generate-dockerfile`: a build context serving version `version` of
     `name` on :8080, built from exactly the files `promote` validated -- their digest must be
-    the one it recorded -- after the untrusted-input checks (the flavor, its serving section,
-    the files, the pinned environment); its MLmodel is rewritten from the checked data."""
+    the one it recorded on the promotion lock (`registry.validated`) -- after the
+    untrusted-input checks (the flavor, its serving section, the files, the pinned
+    environment); its MLmodel is rewritten from the checked data. The model's folder is
+    `<output>/model_dir/model`: `mlflow models serve -m` that folder serves the same files."""
     uri = f"models:/{name}/{version}"
     with tempfile.TemporaryDirectory(prefix="serving-") as scratch:
         folder = Path(scratch) / "model"  # the image's model_dir/model
         folder.mkdir()
         checked = registered.fetch(project, uri, tracking.uri, folder)
-        tags = tracking.client.get_model_version(name, version).tags
-        if tags.get(STATUS_TAG) != "passed" or DIGEST_TAG not in tags:
+        recorded = validated(tracking.client, name, version)
+        if recorded is None:
             raise ModelRefused(
-                f"{uri} has not passed the validation gate under `promote`: only what it "
-                "validated is served"
+                f"{uri} has not passed the validation gate under `promote` (or was rolled "
+                "back): only what it validated is served"
             )
-        if tags[DIGEST_TAG] != checked.digest:
+        if recorded != checked.digest:
             raise ModelRefused(
                 f"{uri}: its files (digest {checked.digest[:12]}) are not the ones `promote` "
-                f"validated (digest {tags[DIGEST_TAG][:12]})"
+                f"validated (digest {recorded[:12]})"
             )
         (folder / "MLmodel").write_text(yaml.safe_dump(served(checked)))
         (folder / registered.DOWNLOADED).unlink(missing_ok=True)  # the download's, not the model's
-        subprocess.run(
+        generated = subprocess.run(
             [sys.executable, "-m", "mlflow", "models", "generate-dockerfile",
              "--model-uri", str(folder), "--output-directory", str(output),
              "--env-manager", "local"],
             env={**os.environ, "MLFLOW_TRACKING_URI": tracking.uri},
-            check=True,
+            check=False,
         )  # fmt: skip
+        if generated.returncode:
+            raise ProjectError(
+                f"mlflow models generate-dockerfile failed (exit {generated.returncode}): its "
+                f"output above says why; nothing usable is in {output}"
+            )
     return Path(output) / "Dockerfile"
 
 

@@ -55,27 +55,26 @@ def pinned(*distributions: str) -> list[str]:
     return [f"{name}=={version(name)}" for name in distributions]
 
 
+def files_digest(folder: Path, but: str) -> str:
+    """sha256 of the names and bytes of the files under `folder`, but those named `but`."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != but):
+        digest.update(f"{file.relative_to(folder).as_posix()}\0".encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
 def stable_metadata(folder: Path) -> str:
     """Make a saved model directory the same bytes for the same model (DVC tracks it): MLflow
     writes a random model_uuid and the time into MLmodel. The uuid becomes a digest of the
     other files and the time is dropped (the MLflow run records both). Returns the uuid."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "MLmodel"):
-        digest.update(f"{file.relative_to(folder).as_posix()}\0".encode())
-        digest.update(file.read_bytes())
-    uuid = digest.hexdigest()[:32]
+    uuid = files_digest(folder, but="MLmodel")[:32]
     mlmodel = folder / "MLmodel"
     meta = yaml.safe_load(mlmodel.read_text())
     meta["model_uuid"] = uuid
     meta.pop("utc_time_created", None)
     mlmodel.write_text(yaml.safe_dump(meta, default_flow_style=False))
     return uuid
-
-
-def model_uuid(folder: Path) -> str | None:
-    """The model_uuid a saved model directory's MLmodel holds (None: no model there)."""
-    mlmodel = folder / "MLmodel"
-    return yaml.safe_load(mlmodel.read_text()).get("model_uuid") if mlmodel.is_file() else None
 
 
 class ModelRefused(ProjectError):
@@ -93,13 +92,15 @@ def inside(folder: Path, name: object) -> Path:
 class ModelSpec(ABC, Generic[P]):
     """One model kind. `name` is its `model.kind` (conf/model/<name>.yaml), `params` the
     schema of that file, `flavor` the MLflow flavor module that logs it (mlflow.<flavor>),
-    `requirements` the only distributions its logged environment may name, `handles_missing`
-    whether it trains on features with missing values (data.missing_values=allow)."""
+    `requirements` the only distributions its logged environment may name, `flavor_keys` the
+    keys MLflow writes in the flavor's section of MLmodel, `handles_missing` whether it trains
+    on features with missing values (data.missing_values=allow)."""
 
     name: ClassVar[str]
     params: ClassVar[type[ModelParams]]
     flavor: ClassVar[str]
     requirements: ClassVar[frozenset[str]]
+    flavor_keys: ClassVar[frozenset[str]]  # what MLflow writes in the flavor's MLmodel section
     handles_missing: ClassVar[bool] = False
 
     def check(self, params: P) -> None:
@@ -127,10 +128,25 @@ class ModelSpec(ABC, Generic[P]):
         env = {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
         return {"loader_module": f"mlflow.{self.flavor}", "env": env}
 
-    @abstractmethod
+    def check_flavor(self, flavor: dict[str, Any]) -> None:
+        """Refuse a flavor section that MLflow would not write for this kind, or whose format
+        or class could run code when a loader reads it (here: only `flavor_keys`, no `code`)."""
+        extra = sorted(set(flavor) - self.flavor_keys)
+        if extra:
+            raise ModelRefused(f"the {self.flavor} flavor has keys MLflow does not write: {extra}")
+        if flavor.get("code") is not None:
+            raise ModelRefused(f"the {self.flavor} flavor names code to load ({flavor['code']!r})")
+
     def load_native(self, folder: Path, flavor: dict[str, Any]) -> Any:
-        """Load a downloaded model directory with the native loader alone (never a loader or a
-        class that the model's MLmodel file names): files from the registry are untrusted."""
+        """Load a downloaded model directory with the native loader alone, after `check_flavor`
+        (never a loader or a class that the model's MLmodel file names): files from the
+        registry are untrusted."""
+        self.check_flavor(flavor)
+        return self.read_native(inside(folder, self.native_file(flavor)))
+
+    @abstractmethod
+    def read_native(self, path: Path) -> Any:
+        """The model in the native file `path`, read by the native parser alone."""
 
     def scores(self, model: Any, features: pd.DataFrame) -> np.ndarray:
         """Probability of class 1 for each row."""

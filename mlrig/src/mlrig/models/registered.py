@@ -14,7 +14,6 @@ exactly those files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tempfile
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .base import ModelRefused, ModelSpec, inside
+from .base import ModelRefused, ModelSpec, files_digest, inside
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -35,8 +34,9 @@ PYFUNC = "python_function"
 ENVIRONMENT = ("requirements.txt", "python_env.yaml", "conda.yaml")
 EXAMPLES = ("input_example.json", "serving_input_example.json")
 DOWNLOADED = "registered_model_meta"  # written by the registry's download: not the model's
-CONDA_PACKAGE = re.compile(r"\A(python|pip)([<>=!~]=?[\w.*]+)*\Z")  # what MLflow writes
-PYTHON_VERSION = re.compile(r"\A\d+\.\d+(\.\d+)?\Z")
+CONDA_PACKAGE = re.compile(r"\A(python|pip)([<>=!~]=?[\w.*]+)*\Z", re.ASCII)  # what MLflow writes
+PYTHON_VERSION = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?")  # a whole value: fullmatch
+PYTHON_ENV_KEYS = frozenset({"python", "build_dependencies", "dependencies"})
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,9 @@ def fetch(project: Project, uri: str, tracking_uri: str, into: Path) -> Register
         )
     )
     mlmodel = _yaml(inside(folder, "MLmodel"), uri)
-    flavors = mlmodel.get("flavors") or {}
+    flavors = _mapping(mlmodel.get("flavors"), "flavors", uri)
     spec = project.for_flavors(flavors, uri)
-    native = flavors[spec.flavor] or {}
+    native = _mapping(flavors[spec.flavor], spec.flavor, uri)
     check_flavors(flavors, spec, uri)
     check_files(folder, spec.native_file(native), uri)
     check_environment(folder, spec, uri)
@@ -82,15 +82,15 @@ def check_flavors(flavors: dict[str, Any], spec: ModelSpec[Any], uri: str) -> No
     extra = sorted(set(flavors) - {spec.flavor, PYFUNC})
     if extra:
         raise ModelRefused(f"{uri}: MLmodel has the flavors {extra} besides {spec.flavor}")
-    native = flavors[spec.flavor] or {}
-    if native.get("code") is not None:
-        raise ModelRefused(
-            f"{uri}: the {spec.flavor} flavor names code to load ({native['code']!r})"
-        )
-    pyfunc = dict(flavors.get(PYFUNC) or {})
+    native = _mapping(flavors[spec.flavor], spec.flavor, uri)
+    try:
+        spec.check_flavor(native)
+    except ModelRefused as error:
+        raise ModelRefused(f"{uri}: {error}") from error
+    pyfunc = dict(_mapping(flavors.get(PYFUNC), PYFUNC, uri))
     version = str(pyfunc.pop("python_version", ""))
     expected = spec.serving(native)
-    if pyfunc != expected or not PYTHON_VERSION.match(version):
+    if pyfunc != expected or not PYTHON_VERSION.fullmatch(version):
         raise ModelRefused(
             f"{uri}: its python_function flavor (what serving loads) is {pyfunc}, not the one "
             f"MLflow writes for {spec.flavor}: {expected}"
@@ -109,18 +109,24 @@ def check_files(folder: Path, native: str, uri: str) -> None:
 
 def digest(folder: Path) -> str:
     """sha256 of the model's files, names and bytes (the download's own file aside)."""
-    hashed = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != DOWNLOADED):
-        hashed.update(f"{path.relative_to(folder).as_posix()}\0".encode())
-        hashed.update(path.read_bytes())
-    return hashed.hexdigest()
+    return files_digest(folder, but=DOWNLOADED)
 
 
 def _yaml(path: Path, uri: str) -> dict[str, Any]:
-    loaded = yaml.safe_load(path.read_text())
-    if not isinstance(loaded, dict):
-        raise ModelRefused(f"{uri}: {path.name} is not a YAML mapping")
-    return loaded
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ModelRefused(f"{uri}: {path.name} is not readable YAML ({error})") from error
+    return _mapping(loaded, path.name, uri)
+
+
+def _mapping(value: Any, what: str, uri: str) -> dict[str, Any]:
+    """`value` if it is a mapping (None: an empty one), else refused: the files are untrusted."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ModelRefused(f"{uri}: {what} in MLmodel is not a mapping")
+    return value
 
 
 def _inputs(mlmodel: dict[str, Any], uri: str) -> list[str] | None:
@@ -136,12 +142,19 @@ def _inputs(mlmodel: dict[str, Any], uri: str) -> list[str] | None:
 def check_environment(folder: Path, spec: ModelSpec[Any], uri: str) -> None:
     """requirements.txt, python_env.yaml and conda.yaml name only `spec.requirements`, pinned
     (`name==version`), plus pip's build tools (and, for conda, Python and pip from
-    conda-forge): no URL, index, file, channel or option."""
+    conda-forge): no URL, extra, marker, index, file, channel or option; python_env.yaml's
+    Python is a version number (a serving image's base image is named after it)."""
     pins = [line.strip() for line in inside(folder, "requirements.txt").read_text().splitlines()]
     pins = [line for line in pins if line and not line.startswith("#")]
     python_env = folder / "python_env.yaml"
     if python_env.exists():
         env = _yaml(python_env, uri)
+        unknown = sorted(set(env) - PYTHON_ENV_KEYS)
+        if unknown or not PYTHON_VERSION.fullmatch(str(env.get("python", ""))):
+            raise ModelRefused(
+                f"{uri}: python_env.yaml must hold a Python version (e.g. 3.11.7) and its "
+                f"dependencies only; it holds python={env.get('python')!r}, {unknown or ''}"
+            )
         _allowed(env.get("build_dependencies") or [], BUILD_TOOLS, "build_dependencies", uri)
         pins += [d for d in env.get("dependencies") or [] if d != "-r requirements.txt"]
     conda = folder / "conda.yaml"
@@ -174,6 +187,7 @@ def _allowed(
             requirement is None
             or requirement.url
             or requirement.marker
+            or requirement.extras
             or canonicalize_name(requirement.name) not in names
             or (pinned and not exact)
         ):

@@ -9,7 +9,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .base import Labelled, ModelRefused, ModelSpec, P, TrainResult, inside, pinned
+from .base import Labelled, ModelRefused, ModelSpec, P, TrainResult, pinned
 
 
 class SklearnModel(ModelSpec[P]):
@@ -18,6 +18,9 @@ class SklearnModel(ModelSpec[P]):
 
     flavor = "sklearn"
     requirements = frozenset({"mlflow", "scikit-learn", "skops"})
+    flavor_keys = frozenset(
+        {"code", "pickled_model", "serialization_format", "sklearn_version", "skops_trusted_types"}
+    )
     trusted_types: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
@@ -39,19 +42,31 @@ class SklearnModel(ModelSpec[P]):
             "predict_fn": "predict",
         }
 
-    def load_native(self, folder: Path, flavor: dict[str, Any]) -> Any:
+    def check_flavor(self, flavor: dict[str, Any]) -> None:
+        """skops, trusting no type beyond skops' defaults and `trusted_types` (MLflow's loader
+        trusts the list the file carries)."""
+        super().check_flavor(flavor)
         if flavor.get("serialization_format") != "skops":
             raise ModelRefused(
                 f"serialization_format {flavor.get('serialization_format')!r}: only skops loads "
                 "without running code"
             )
+        trusted = flavor.get("skops_trusted_types")
+        if trusted is not None and (
+            not isinstance(trusted, list) or not set(map(str, trusted)) <= set(self.trusted_types)
+        ):
+            raise ModelRefused(
+                f"the model file trusts the types {trusted!r}; only this kind's trusted_types "
+                f"{list(self.trusted_types)} may be trusted"
+            )
+
+    def read_native(self, path: Path) -> Any:
+        """skops' loader, trusting its default types and `trusted_types` alone."""
         import skops.io
         from skops.io.exceptions import UntrustedTypesFoundException
 
         try:
-            return skops.io.load(
-                inside(folder, flavor.get("pickled_model")), list(self.trusted_types)
-            )
+            return skops.io.load(path, list(self.trusted_types))
         except UntrustedTypesFoundException as error:
             raise ModelRefused(f"the skops file holds untrusted types: {error}") from error
 
@@ -67,6 +82,7 @@ class SklearnModel(ModelSpec[P]):
 
         return {
             "serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            "skops_trusted_types": list(self.trusted_types) or None,
             "pip_requirements": pinned("mlflow", "scikit-learn", "skops"),
         }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import ConfigError
-from .base import Labelled, ModelRefused, ModelSpec, P, TrainResult, inside, pinned
+from .base import Labelled, ModelRefused, ModelSpec, P, TrainResult, pinned
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # eval_set = [train, valid], named as XGBClassifier names them
 EVALS = ("validation_0", "validation_1")
+MODEL_CLASS = "xgboost.sklearn.XGBClassifier"  # the class MLflow's loader imports and builds
 
 
 def progress(rounds: int) -> Any:
@@ -60,6 +61,7 @@ class XGBoostModel(ModelSpec[P]):
 
     flavor = "xgboost"
     requirements = frozenset({"mlflow", "xgboost", "xgboost-cpu"})
+    flavor_keys = frozenset({"code", "data", "model_class", "model_format", "xgb_version"})
     handles_missing = True
 
     @abstractmethod
@@ -140,17 +142,26 @@ class XGBoostModel(ModelSpec[P]):
     def serving(self, flavor: dict[str, Any]) -> dict[str, Any]:
         return super().serving(flavor) | {"data": self.native_file(flavor)}
 
-    def load_native(self, folder: Path, flavor: dict[str, Any]) -> XGBClassifier:
-        """XGBoost's own JSON/UBJSON parser; the flavor's `model_class` and `code` are ignored."""
+    def check_flavor(self, flavor: dict[str, Any]) -> None:
+        """XGBoost's JSON or UBJSON, and the class MLflow's loader builds is XGBClassifier."""
+        super().check_flavor(flavor)
         if flavor.get("model_format") not in ("ubj", "json"):
             raise ModelRefused(
                 f"model_format {flavor.get('model_format')!r}: only XGBoost's JSON or UBJSON "
                 "loads without running code"
             )
+        if flavor.get("model_class") != MODEL_CLASS:
+            raise ModelRefused(
+                f"model_class {flavor.get('model_class')!r}: MLflow's loader imports and builds "
+                f"that class; only {MODEL_CLASS} is served"
+            )
+
+    def read_native(self, path: Path) -> XGBClassifier:
+        """XGBoost's own JSON/UBJSON parser."""
         from xgboost import XGBClassifier
 
         model = XGBClassifier()
-        model.load_model(str(inside(folder, flavor.get("data"))))
+        model.load_model(str(path))
         return model
 
     def save_options(self) -> dict[str, Any]:
