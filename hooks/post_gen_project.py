@@ -70,15 +70,20 @@ def git_url(template: str) -> str:
 def library_source(template: str, commit: str | None) -> tuple[str, str]:
     """Where the baked project installs mlrig from: its pyproject.toml source (a uv inline
     table) and the pip requirement of python_env.yaml. A template baked from a URL is a git
-    repository: the library at the rendered commit; from a folder, that folder's copy."""
+    repository: the library at the rendered commit (refused without one); from a folder, that
+    folder's copy."""
     if not URL_RE.match(template):
         folder = (Path(template) / LIBRARY).as_posix()
         return inline_table(path=folder), f"{LIBRARY} @ {Path(folder).as_uri()}"
+    if not commit:
+        raise SystemExit(
+            f"post_gen: {template} is not a git repository whose commit could be read (an "
+            "archive, say): the project would depend on whatever the library is when it "
+            "installs. Bake from the template's git URL, or from a local clone of it."
+        )
     url = git_url(template)
-    pinned = {"rev": commit} if commit else {}
-    table = inline_table(git=url, **pinned, subdirectory=LIBRARY)
-    at = f"@{commit}" if commit else ""
-    return table, f"{LIBRARY} @ git+{url}{at}#subdirectory={LIBRARY}"
+    table = inline_table(git=url, rev=commit, subdirectory=LIBRARY)
+    return table, f"{LIBRARY} @ git+{url}@{commit}#subdirectory={LIBRARY}"
 
 
 def inline_table(**fields: str) -> str:

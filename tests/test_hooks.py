@@ -160,6 +160,20 @@ def test_post_gen_makes_a_repository_with_a_first_commit(tmp_path: Path, monkeyp
     assert "Already a git repository" in post_gen.init_repository()
 
 
+def test_post_gen_pins_the_library_of_a_url_bake_to_its_commit() -> None:
+    """A bake from a URL depends on the library at the rendered commit; without one (an
+    archive URL) it would float with the branch, so post_gen refuses."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    table, requirement = post_gen.library_source("git@example.com:org/ml-template.git", commit)
+    assert table == (
+        f'{{ git = "ssh://git@example.com/org/ml-template.git", rev = "{commit}", '
+        'subdirectory = "mlrig" }'
+    )
+    assert requirement.endswith(f"ml-template.git@{commit}#subdirectory=mlrig")
+    with pytest.raises(SystemExit, match="not a git repository whose commit could be read"):
+        post_gen.library_source("https://example.com/ml-template/archive/main.zip", None)
+
+
 def test_post_gen_prunes_folders_left_empty(tmp_path: Path, monkeypatch) -> None:
     """Conditional file names that render empty leave their folders behind; nothing else."""
     (tmp_path / ".github" / "workflows").mkdir(parents=True)

@@ -20,7 +20,7 @@ from mlflow.tracking._tracking_service.utils import _artifact_repos_cache
 import mlrig
 from mlrig import Config, Project
 from mlrig.job import run_job
-from mlrig.testing import new_store
+from mlrig.testing import forget_connection, new_store
 from mlrig.tracking import journal
 from mlrig.tracking.store import Tracking
 
@@ -51,10 +51,10 @@ def _isolate(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _forget_process_state() -> None:
-    """`Tracking.open` sets MLflow's process-wide URI, which would win over the next test's
+    """`Tracking.open` sets MLflow's process-wide URIs, which would win over the next test's
     MLFLOW_TRACKING_URI; MLflow caches artifact repositories by run id alone, and copied
     stores (`trained`) share run ids."""
-    mlflow.set_tracking_uri(None)
+    forget_connection()
     _artifact_repos_cache.clear()
 
 

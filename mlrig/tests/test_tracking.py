@@ -58,6 +58,18 @@ def test_connecting_writes_no_tracking_uri_into_the_environment(
     assert Tracking.of(project.load_params(), project.root).embedded  # still the default
 
 
+def test_models_are_registered_in_the_tracking_store(
+    project: Project, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An MLFLOW_REGISTRY_URI left in the environment does not send MLflow's fluent
+    registrations elsewhere; the environment keeps its value."""
+    elsewhere = f"sqlite:///{workspace / 'elsewhere.db'}"
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", elsewhere)
+    tracking = Tracking.connect(project.load_params(), project.root)
+    assert mlflow.get_registry_uri() == tracking.uri != elsewhere
+    assert os.environ["MLFLOW_REGISTRY_URI"] == elsewhere
+
+
 def test_unreachable_server_fails_fast_naming_the_uri(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -335,14 +347,43 @@ def test_a_dot_env_that_git_tracks_is_refused(
 def test_credentials_sent_to_a_server_a_dot_env_names_are_said_first(
     workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    uri = "http://127.0.0.1:9"
-    project = dot_env(workspace, f"MLFLOW_TRACKING_URI={uri}\n", monkeypatch)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "alice-password")
-    mlrig.main(project, ["doctor"])
-    first = capsys.readouterr().err.splitlines()[0]
-    assert first == (
-        f"note: the tracking server {uri} comes from {workspace / '.env'}; the credentials in "
-        "your environment (MLFLOW_TRACKING_USERNAME/PASSWORD) go to it"
+    """Both servers a .env may name, and what goes to each: credentials from the environment
+    and from the files MLflow and boto3 read. `${VAR}` in .env is text, never another value."""
+    uri, endpoint = "http://127.0.0.1:9", "http://127.0.0.1:8"
+    project = dot_env(
+        workspace,
+        f"MLFLOW_TRACKING_URI={uri}\nMLFLOW_S3_ENDPOINT_URL={endpoint}/${{AWS_SECRET_ACCESS_KEY}}\n",
+        monkeypatch,
     )
+    home = workspace / "home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text("[default]\n")
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "alice-token")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-secret")
+    mlrig.main(project, ["doctor"])
+    first, second = capsys.readouterr().err.splitlines()[:2]
+    assert first == (
+        f"note: MLFLOW_TRACKING_URI={uri} comes from {workspace / '.env'}; your credentials in "
+        "MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_TOKEN go to it"
+    )
+    assert second.startswith(f"note: MLFLOW_S3_ENDPOINT_URL={endpoint}/${{AWS_SECRET_ACCESS_KEY}}")
+    assert second.endswith("AWS_SECRET_ACCESS_KEY, ~/.aws/credentials go to it")
+    assert "the-secret" not in os.environ["MLFLOW_S3_ENDPOINT_URL"]
+
+
+def test_a_repository_git_cannot_read_fails_closed(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Whether git tracks .env is asked of git; an answer other than yes or no (a corrupt
+    index here) stops the command instead of reading a .env that may be tracked."""
+    project = dot_env(workspace, "MLFLOW_TRACKING_URI=http://127.0.0.1:9\n", monkeypatch)
+    subprocess.run(["git", "init", "--quiet"], cwd=workspace, check=True)
+    (workspace / ".git" / "index").write_bytes(b"not an index")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert mlrig.main(project, ["doctor"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "cannot tell whether git tracks" in line and "MLFLOW_TRACKING_URI" not in os.environ

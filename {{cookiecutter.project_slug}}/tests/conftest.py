@@ -8,9 +8,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
 import pytest
-from mlrig.testing import new_store
+from mlrig.testing import forget_connection, new_store
 
 from {{ cookiecutter.package_name }}.project import PROJECT
 
@@ -29,11 +28,11 @@ FAST_ROUNDS: int | None = None
 @pytest.fixture(autouse=True)
 def _isolated_mlflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Telemetry off, no inherited run; each test's tracking URI comes from its own
-    environment (a connection sets MLflow's process-wide one)."""
+    environment (a connection sets MLflow's process-wide ones)."""
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     yield
-    mlflow.set_tracking_uri(None)
+    forget_connection()
 
 
 def produce_raw(folder: Path) -> None:

@@ -2,8 +2,9 @@
 secrets for the project's commands, loaded without overriding the environment. It is
 configuration, not an environment: only the settings below are read from it (a `.env` that
 reaches a checkout could otherwise set anything, `GIT_CONFIG_*` that runs commands among
-them), a `.env` that git tracks is refused, and credentials from the environment going to a
-server that `.env` named are said in the first line. `doctor` says where each setting came from.
+them) and `${VAR}` in it is text, a `.env` that git tracks is refused, and credentials from
+the environment or a credentials file going to a server that `.env` named are said in the
+first lines. `doctor` says where each setting came from.
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ SETTINGS = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",
 )
-CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+# Where each server setting sends credentials from the environment (or a file), when .env
+# names that server.
+SENT_TO = {
+    "MLFLOW_TRACKING_URI": (
+        ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"),
+        Path("~/.mlflow/credentials"),
+    ),
+    "MLFLOW_S3_ENDPOINT_URL": (
+        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
+        Path("~/.aws/credentials"),
+    ),
+}
 _from_file: dict[str, str] = {}  # what load() set
 
 
@@ -36,15 +48,23 @@ class DotEnvError(ProjectError):
 
 
 def tracked(path: Path) -> bool:
-    """Whether git tracks `path` (outside a repository, or without git: no)."""
+    """Whether git tracks `path` (outside a repository, or without git: no); any other answer
+    from git (a repository it refuses to read, say) is an error: the check fails closed."""
     try:
         listed = subprocess.run(
             ["git", "ls-files", "--error-unmatch", "--", path.name],
-            cwd=path.parent, capture_output=True, check=False,
+            cwd=path.parent, capture_output=True, text=True, check=False,
         )  # fmt: skip
     except OSError:
         return False
-    return listed.returncode == 0
+    if listed.returncode in (0, 1):
+        return listed.returncode == 0
+    if "not a git repository" in listed.stderr:
+        return False
+    raise DotEnvError(
+        f"cannot tell whether git tracks {path} (a tracked .env is refused): "
+        f"{listed.stderr.strip()}"
+    )
 
 
 def load(root: Path) -> list[str]:
@@ -61,7 +81,7 @@ def load(root: Path) -> list[str]:
         )
     from dotenv import dotenv_values
 
-    values = dotenv_values(path)
+    values = dotenv_values(path, interpolate=False)  # ${VAR} is text: never another's value
     for name in SETTINGS:
         value = values.get(name)
         if name not in os.environ and value is not None:
@@ -73,13 +93,14 @@ def load(root: Path) -> list[str]:
             f"note: {path} sets {', '.join(ignored)}: not settings of this project, ignored "
             "(`make doctor` lists them)"
         )
-    if origin("MLFLOW_TRACKING_URI") == ".env" and any(
-        origin(name) == "environment" for name in CREDENTIALS
-    ):
-        notes.append(
-            f"note: the tracking server {os.environ['MLFLOW_TRACKING_URI']} comes from {path}; "
-            "the credentials in your environment (MLFLOW_TRACKING_USERNAME/PASSWORD) go to it"
-        )
+    for server, (credentials, file) in SENT_TO.items():
+        sent = [name for name in credentials if origin(name) == "environment"]
+        sent += [str(file)] if file.expanduser().is_file() else []
+        if origin(server) == ".env" and sent:
+            notes.append(
+                f"note: {server}={os.environ[server]} comes from {path}; your credentials in "
+                f"{', '.join(sent)} go to it"
+            )
     return notes
 
 

@@ -1,19 +1,23 @@
 """Retention: end stale RUNNING runs as KILLED, delete stale failed runs, then purge deleted
-runs, logged models and experiments with their artifacts (`mlflow gc`).
+runs, logged models and experiments with their artifacts (what `mlflow gc` does).
 
 The policy lives in `conf/tracking/default.yaml` (`tracking.retention`). A run that a registered
 model version comes from is never deleted, whatever its status. The purge deletes folders the
-store names, so it first lists every one of them (the dry run shows them) and refuses, naming
-them, any outside the project's own artifact folder.
+store names, so it first lists every one of them (the dry run shows them), refuses, naming
+them, any outside the project's own artifact folder, and then deletes exactly those -- it
+selects nothing anew between the check and the deletion.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 from .errors import ProjectError
 from .tracking.run import search_all, stale_running_runs
@@ -21,6 +25,7 @@ from .tracking.run import search_all, stale_running_runs
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     from .tracking.store import Tracking
 
@@ -28,7 +33,7 @@ DAY_MS = 86_400_000
 
 
 class RetentionError(ProjectError):
-    """The purge was refused (a folder outside the project) or `mlflow gc` failed."""
+    """The purge was refused: a folder outside the project."""
 
 
 def stale_failed_runs(client: MlflowClient, experiment_id: str, days: float) -> list[Run]:
@@ -43,26 +48,27 @@ def stale_failed_runs(client: MlflowClient, experiment_id: str, days: float) -> 
     ]
 
 
-def gc_command(tracking: Tracking) -> list[str] | None:
-    """`mlflow gc` for runs deleted more than purge_after_days ago; None for a tracking server,
-    whose database only its administrator reaches (the README gives them the command)."""
-    if tracking.scheme != "sqlite":
-        return None
-    mlflow_cli = Path(sys.executable).with_name("mlflow")
-    days = tracking.settings.retention.purge_after_days
-    return [str(mlflow_cli), "gc", "--older-than", f"{days}d", "--backend-store-uri", tracking.uri]
+@dataclass(frozen=True)
+class Purged:
+    """A record the purge deletes for good, with its artifact folder."""
+
+    kind: str  # run, logged model or experiment
+    id: str
+    label: str
+    folder: str  # its artifact location (a file: URI)
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.folder}"
 
 
-def purged(tracking: Tracking) -> list[tuple[str, str]]:
-    """What `mlflow gc --older-than <purge_after_days>d` purges from the embedded store, each
-    with the artifact folder it deletes: runs, logged models and experiments deleted that long
-    ago (and the runs of those experiments)."""
+def purged(tracking: Tracking) -> list[Purged]:
+    """What `mlflow gc --older-than <purge_after_days>d` would purge from the embedded store:
+    runs, logged models and experiments deleted that long ago (and the runs of those
+    experiments)."""
     from mlflow.entities import ViewType
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     age = int(tracking.settings.retention.purge_after_days * DAY_MS)
-    store = SqlAlchemyStore(tracking.uri, tracking.artifact_location())
-    try:
+    with _store(tracking) as store:
         found = []
         experiments = store.search_experiments(
             view_type=ViewType.DELETED_ONLY,
@@ -70,16 +76,52 @@ def purged(tracking: Tracking) -> list[tuple[str, str]]:
         )
         run_ids = set(store._get_deleted_runs(older_than=age))  # what `mlflow gc` selects
         for experiment in experiments:
-            found.append((f"experiment {experiment.name}", experiment.artifact_location))
             every = store.search_runs([experiment.experiment_id], None, ViewType.ALL, 50_000)
             run_ids |= {run.info.run_id for run in every}
         for run_id in sorted(run_ids):
             run = store.get_run(run_id)
-            found.append((f"run {run.info.run_name} ({run_id})", run.info.artifact_uri))
+            label = f"run {run.info.run_name} ({run_id})"
+            found.append(Purged("run", run_id, label, run.info.artifact_uri))
         for model_id in store._get_deleted_logged_models(older_than=age):
             model = store.get_logged_model(model_id, allow_deleted=True)
-            found.append((f"logged model {model_id}", model.artifact_location))
+            label = f"logged model {model_id}"
+            found.append(Purged("logged model", model_id, label, model.artifact_location))
+        for experiment in experiments:  # last: their runs go first
+            label = f"experiment {experiment.name}"
+            found.append(
+                Purged("experiment", experiment.experiment_id, label, experiment.artifact_location)
+            )
         return found
+
+
+def deleted_now(run: Run) -> Purged:
+    return Purged("run", run.info.run_id, f"run {run.info.run_name} ({run.info.run_id})",
+                  run.info.artifact_uri)  # fmt: skip
+
+
+def purge(tracking: Tracking, selected: list[Purged]) -> None:
+    """Delete for good exactly what was listed and checked -- each folder, checked again as it
+    goes, then its record -- as `mlflow gc` does, without selecting anything anew."""
+    home = str(tracking.artifact_location())
+    with _store(tracking) as store:
+        hard_delete = {
+            "run": store._hard_delete_run,
+            "logged model": store._hard_delete_logged_model,
+            "experiment": store._hard_delete_experiment,
+        }
+        for item in selected:
+            check_inside([item], home, apply=True)
+            shutil.rmtree(Path(urlparse(item.folder).path).resolve(), ignore_errors=True)
+            hard_delete[item.kind](item.id)
+
+
+@contextmanager
+def _store(tracking: Tracking) -> Iterator[SqlAlchemyStore]:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore(tracking.uri, tracking.artifact_location())
+    try:
+        yield store
     finally:
         store.engine.dispose()
 
@@ -92,14 +134,13 @@ def collect(tracking: Tracking, apply: bool) -> list[str]:
     hours, days = policy.stale_running_hours, policy.failed_run_days
     running = stale_running_runs(client, experiment_id, hours) if experiment_id else []
     failed = stale_failed_runs(client, experiment_id, days) if experiment_id else []
-    command = gc_command(tracking)
-    selected: list[tuple[str, str]] = []
+    embedded = tracking.scheme == "sqlite"
+    selected: list[Purged] = []
     refused: list[str] = []
-    if command is not None:
+    if embedded:
         selected = purged(tracking)
         if policy.purge_after_days == 0:  # the runs deleted now are purged at once
-            selected += [(f"run {r.info.run_name} ({r.info.run_id})", r.info.artifact_uri)
-                         for r in failed]  # fmt: skip
+            selected = [*map(deleted_now, failed), *selected]
         refused = check_inside(selected, str(tracking.artifact_location()), apply)
     lines = []
     for run, reason in running:
@@ -112,31 +153,29 @@ def collect(tracking: Tracking, apply: bool) -> list[str]:
             client.delete_run(run.info.run_id)
         verb = "deleted" if apply else "would delete"
         lines.append(f"{verb} {run.info.status} run {run.info.run_name} ({run.info.run_id})")
-    if command is None:
+    if not embedded:
         lines.append(
             f"purge on the server, as its administrator: mlflow gc --older-than "
             f"{policy.purge_after_days}d "
             f"--backend-store-uri <its database URI> --tracking-uri {tracking.uri}"
         )
     elif apply:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RetentionError(f"`mlflow gc` failed: {done.stderr.strip()[-2000:]}")
-        lines += [f"purged {what}: {where}" for what, where in selected]
+        purge(tracking, selected)
+        lines += [f"purged {item}" for item in selected]
         lines.append(f"purged what was deleted more than {policy.purge_after_days}d ago")
     else:
-        lines += [f"would purge {what}: {where}" for what, where in selected]
-        lines += [*refused, f"would run: {' '.join(command)}"]
+        lines += [f"would purge {item}" for item in selected]
+        lines += refused
     return lines if apply else [*lines, DRY_RUN]
 
 
-def check_inside(selected: list[tuple[str, str]], home: str, apply: bool) -> list[str]:
+def check_inside(selected: list[Purged], home: str, apply: bool) -> list[str]:
     """The purge deletes only folders inside the project's artifact folder `home`: one
     outside (a store that names it) is refused with `--apply`, and named in the dry run."""
-    outside = [(what, where) for what, where in selected if not inside_folder(where, home)]
+    outside = [item for item in selected if not inside_folder(item.folder, home)]
     if not outside:
         return []
-    named = "; ".join(f"{what} at {where}" for what, where in outside)
+    named = "; ".join(f"{item.label} at {item.folder}" for item in outside)
     message = (
         f"{named}: outside the project's {home}, which is all the purge deletes. Delete "
         "those by hand if they are yours, or `make relocate` a moved or copied project."
@@ -151,8 +190,6 @@ DRY_RUN = "dry run: nothing changed; `gc --apply` (make gc ARGS=--apply) applies
 
 def inside_folder(place: str, folder: str) -> bool:
     """Whether an artifact location (a file: URI) is `folder` or lies below it, `..` resolved."""
-    from urllib.parse import urlparse
-
     parsed, home = urlparse(place), urlparse(folder)
     if parsed.scheme != home.scheme or parsed.scheme != "file":
         return False

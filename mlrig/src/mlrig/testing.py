@@ -36,6 +36,15 @@ SECRETS = {
 SETUP_ACTIONS = 8
 
 
+def forget_connection() -> None:
+    """Undo what `Tracking.open` sets in MLflow's process state (its tracking and registry
+    URIs), so that the next test's MLFLOW_TRACKING_URI decides where it connects."""
+    import mlflow
+
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -319,7 +319,10 @@ def replay(project: Project, tracking: Tracking, folder: Path) -> tuple[str, boo
     try:
         for index in range(progress["done"], len(calls)):
             deliver(state, calls[index])
-            progress_file.write_text(json.dumps({"done": index + 1, **_shared(state)}))
+            # Whole or not at all: a torn progress file would stop every later `sync`.
+            written = progress_file.with_suffix(".tmp")
+            written.write_text(json.dumps({"done": index + 1, **_shared(state)}))
+            os.replace(written, progress_file)
     except BaseException:
         end_active_run("FAILED")  # the next `sync` resumes after the last delivered entry
         raise

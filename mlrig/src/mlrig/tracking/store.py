@@ -3,9 +3,10 @@
 project's experiment, run names, and where the UI shows a run.
 
 Every part of the library that talks to MLflow gets a `Tracking` and asks it for the URI and
-the client; nothing reads the URI back from the environment or from MLflow's process state,
-and nothing writes it there. MLflow's fluent calls (`mlflow.start_run`, `log_model`) use the
-URI `open` gives MLflow; subprocesses get it passed.
+the client; nothing reads the URI back from the environment or from MLflow's process state.
+MLflow's fluent calls (`mlflow.start_run`, `log_model`, `register_model`) use the tracking and
+registry URIs that `open` sets in MLflow's process state (the environment is left as it was);
+subprocesses get the URI passed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 log = logging.getLogger(__name__)
+EXPORTED = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")  # what MLflow's setters export
 
 DEFAULT_EXPERIMENT_ID = "0"  # a store's first experiment: bare `mlflow run .` uses it
 # Where `make ui` serves the embedded store.
@@ -176,12 +178,16 @@ class Tracking:
         # object store: clients may not reach that store (in the compose stack it is internal).
         for direction in ("DOWNLOAD", "UPLOAD"):
             os.environ.setdefault(f"MLFLOW_ENABLE_PROXY_MULTIPART_{direction}", "false")
-        exported = os.environ.get("MLFLOW_TRACKING_URI")
+        exported = {name: os.environ.get(name) for name in EXPORTED}
         mlflow.set_tracking_uri(self.uri)
-        # MLflow exports the URI for subprocesses too: the library passes it to those it
+        mlflow.set_registry_uri(self.uri)  # registrations go to the same store
+        # MLflow exports the URIs for subprocesses too: the library passes the URI to those it
         # starts, and a later connection must still see where this one's URI came from.
-        if exported is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        for name, value in exported.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         if self.scheme == "sqlite":
             self._initialise_sqlite()
         return self
