@@ -8,10 +8,12 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from test_webhooks import SECRET, GitHubStandIn, event, github
 
+from mlrig import ProjectError
 from mlrig.webhooks import Receiver, application, sign
 
 __all__ = ["github"]  # the fixture, shared with test_webhooks
@@ -52,10 +54,15 @@ def signed(body: bytes, delivery_id: str) -> dict[str, str]:
     }
 
 
+def receiver(github: str, state: Path) -> Receiver:
+    return Receiver(
+        SECRET, "demo-model", "challenger", "org/repo", "token", github, 4096, state=state
+    )
+
+
 @pytest.fixture
-def app(github: str) -> Iterator[object]:
-    receiver = Receiver(SECRET, "demo-model", "challenger", "org/repo", "token", github, 4096)
-    yield application(receiver)
+def app(github: str, tmp_path: Path) -> Iterator[object]:
+    yield application(receiver(github, tmp_path / "deliveries.json"))
 
 
 def answers(app: object, *calls: tuple[bytes, dict[str, str]]) -> list[int]:
@@ -98,3 +105,32 @@ def test_a_delivery_is_forwarded_once_and_an_event_of_no_interest_is_not(app: ob
     assert body["client_payload"] == {
         "model_name": "demo-model", "model_version": "3", "trigger": "model_version.created"
     }  # fmt: skip
+
+
+def test_a_replay_after_a_restart_is_refused(github: str, tmp_path: Path) -> None:
+    """The forwarded ids outlive the process: a new receiver on the same state file refuses
+    a delivery the old one forwarded, while a new one goes through."""
+    state = tmp_path / "deliveries.json"
+    good = json.dumps(event()).encode()
+    assert answers(application(receiver(github, state)), (good, signed(good, "d1"))) == [202]
+    restarted = application(receiver(github, state))
+    assert answers(restarted, (good, signed(good, "d1")), (good, signed(good, "d2"))) == [409, 202]
+    assert len(GitHubStandIn.dispatched) == 2
+
+
+def test_nothing_is_forwarded_when_the_state_cannot_be_written(github: str, tmp_path: Path) -> None:
+    """A delivery that could not be recorded could be replayed after a restart: refused 503
+    (MLflow retries), nothing forwarded."""
+    state = tmp_path / "gone" / "deliveries.json"  # its folder does not exist
+    good = json.dumps(event()).encode()
+    assert answers(application(receiver(github, state)), (good, signed(good, "d1"))) == [503]
+    assert GitHubStandIn.dispatched == []
+
+
+def test_an_unreadable_state_file_stops_the_receiver_with_the_fix(
+    github: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "deliveries.json"
+    state.write_text("{not json")
+    with pytest.raises(ProjectError, match="delete it to start afresh"):
+        application(receiver(github, state))

@@ -29,6 +29,7 @@ from mlrig.tracking.store import Tracking
 
 SECRET = "test-webhook-secret"
 CFG = PROJECT.load_params(PROJECT.root / "params.yaml")
+MAX_CONNECTIONS = 100  # the receiver's cap in these tests
 ENV = {"MLFLOW_WEBHOOK_SECRET": SECRET, "GITHUB_REPOSITORY": "org/repo", "GITHUB_TOKEN": "gh"}
 
 
@@ -62,6 +63,7 @@ def receiver(workspace: Path, github: str) -> Iterator[str]:
     command = [
         sys.executable, "-m", "demo.cli", "webhook-receive", "--port", str(port),
         "--max-body", "4096", "--read-timeout", "1", "--connection-lifetime", "2",
+        "--max-connections", str(MAX_CONNECTIONS),
     ]  # fmt: skip
     env = {
         "MLFLOW_WEBHOOK_SECRET": SECRET,
@@ -156,22 +158,37 @@ def test_a_replayed_delivery_is_forwarded_once(receiver: str) -> None:
 
 
 def test_slow_and_idle_clients_hold_nothing(receiver: str) -> None:
+    """A body that never ends gets 408; idle connections are closed at the end of their
+    lifetime, and one over the cap at once, without keeping others from being served."""
     host, port = receiver.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as slow:  # a body that never ends
         slow.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
         slow.settimeout(10)
         assert slow.recv(100).startswith(b"HTTP/1.1 408")
-    idle = [socket.create_connection((host, int(port))) for _ in range(300)]
+    idle = [socket.create_connection((host, int(port))) for _ in range(MAX_CONNECTIONS - 1)]
     try:
         body = json.dumps(event()).encode()
-        assert post(receiver, body, "after-idle") == 202  # served while 300 sockets wait
+        assert post(receiver, body, "after-idle") == 202  # served while the others wait
+        time.sleep(0.5)  # the server has seen that request's connection close
+        idle.append(socket.create_connection((host, int(port))))  # the cap
+        with socket.create_connection((host, int(port))) as over:
+            over.settimeout(1.5)  # well within the 2 s lifetime
+            assert closed(over)
         time.sleep(3)  # past --connection-lifetime: the server closed every idle one
         for connection in idle:
             connection.settimeout(5)
-            assert connection.recv(1) == b""
+            assert closed(connection)
     finally:
         for connection in idle:
             connection.close()
+
+
+def closed(connection: socket.socket) -> bool:
+    """Whether the server closed the connection (end of stream, or a reset)."""
+    try:
+        return connection.recv(1) == b""
+    except ConnectionResetError:
+        return True
 
 
 @pytest.mark.slow

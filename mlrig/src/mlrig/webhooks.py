@@ -10,11 +10,14 @@ other request gets a 4xx answer and nothing is forwarded:
   413 body too large               400 not a JSON object    422 another model, a bad field
   409 a delivery id already forwarded (replay)    204 an event it does not forward
   202 forwarded    502 GitHub refused (the id is released: MLflow may retry)
-  503 `max_concurrent` dispatches already under way
+  503 `max_concurrent` dispatches already under way, or the state file cannot be written
 
 Every connection is closed `connection_lifetime_s` after it opened (a client that connects and
-sends nothing, or a byte at a time, holds nothing for long), and a body must arrive within
-`read_timeout_s`. `GET /health` answers 200.
+sends nothing, or a byte at a time, holds nothing for long), one over `max_connections` at once,
+and a body must arrive within `read_timeout_s`. The ids it forwarded are kept in the file
+`state` (replaced whole on each change), so a restart does not reopen the replay window; when
+that file cannot be written, nothing is forwarded (503). One receiver process per file.
+`GET /health` answers 200.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -32,10 +36,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .commands import Command
 from .config import ConfigError
+from .errors import ProjectError
 from .names import VERSION_RE
 
 if TYPE_CHECKING:
@@ -144,25 +150,42 @@ class Receiver:
     read_timeout_s: float = 10.0
     connection_lifetime_s: float = 30.0
     max_concurrent: int = 32
+    max_connections: int = 512
+    state: Path = Path(".webhook-deliveries.json")
 
 
 class Deliveries:
-    """Delivery ids claimed in the last `ttl_s` seconds: a replayed one is refused."""
+    """Delivery ids claimed in the last `ttl_s` seconds, kept in the file `path`: a replayed
+    one is refused, before and after a restart."""
 
-    def __init__(self, ttl_s: float) -> None:
-        self.ttl_s = ttl_s
-        self.seen: dict[str, float] = {}
+    def __init__(self, ttl_s: float, path: Path) -> None:
+        self.ttl_s, self.path = ttl_s, path
+        try:
+            self.seen: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError) as error:
+            raise ProjectError(
+                f"cannot read the receiver's state {path} ({error}); it holds only the ids of "
+                f"deliveries forwarded in the last {ttl_s:.0f} s: delete it to start afresh"
+            ) from error
 
     def claim(self, delivery_id: str) -> bool:
-        now = time.monotonic()
-        self.seen = {key: at for key, at in self.seen.items() if now - at < self.ttl_s}
-        if delivery_id in self.seen:
+        """True, and recorded, for an id not seen within `ttl_s`; OSError when the record
+        cannot be written (then the id is not claimed)."""
+        now = time.time()
+        seen = {key: at for key, at in self.seen.items() if now - at < self.ttl_s}
+        if delivery_id in seen:
             return False
-        self.seen[delivery_id] = now
+        self._write({**seen, delivery_id: now})
         return True
 
     def release(self, delivery_id: str) -> None:
-        self.seen.pop(delivery_id, None)
+        self._write({key: at for key, at in self.seen.items() if key != delivery_id})
+
+    def _write(self, seen: dict[str, float]) -> None:
+        written = self.path.with_name(f"{self.path.name}.tmp")
+        written.write_text(json.dumps(seen))
+        os.replace(written, self.path)
+        self.seen = seen
 
 
 class TooLarge(ValueError):
@@ -177,7 +200,7 @@ def application(receiver: Receiver) -> Any:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    deliveries = Deliveries(2 * MAX_AGE_S)
+    deliveries = Deliveries(2 * MAX_AGE_S, receiver.state)
     dispatching = asyncio.Semaphore(receiver.max_concurrent)
 
     async def capped_body(request: Request) -> bytes:
@@ -218,15 +241,20 @@ def application(receiver: Receiver) -> Any:
         delivery_id = request.headers["X-MLflow-Delivery-Id"]
         if dispatching.locked():
             return Response(status_code=503)
-        if not deliveries.claim(delivery_id):
-            return Response("delivery already forwarded", status_code=409)
+        try:
+            if not deliveries.claim(delivery_id):
+                return Response("delivery already forwarded", status_code=409)
+        except OSError as error:
+            log.error("cannot record delivery %s in %s: %s", delivery_id, receiver.state, error)
+            return Response(status_code=503)
         async with dispatching:
             status = await run_in_threadpool(
                 dispatch, forwarded, receiver.repository, receiver.token, receiver.api_url
             )
         log.info("dispatched %s -> GitHub %s", forwarded["client_payload"], status)
         if status != 204:
-            deliveries.release(delivery_id)
+            with contextlib.suppress(OSError):  # kept: MLflow's retry is then refused (409)
+                deliveries.release(delivery_id)
             return Response(status_code=502)
         return Response(status_code=202)
 
@@ -245,10 +273,14 @@ def serve(receiver: Receiver, host: str, port: int) -> None:
 
     class Bounded(H11Protocol):
         """uvicorn's h11 protocol with a lifetime per connection (uvicorn times out only idle
-        keep-alive connections: one that never sends a whole request would stay open)."""
+        keep-alive connections: one that never sends a whole request would stay open) and a
+        cap on open connections (uvicorn's limit_concurrency answers 503 only to a request)."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            if len(self.connections) > receiver.max_connections:
+                transport.close()  # over the cap: closed before anything is read
+                return
             self.loop.call_later(receiver.connection_lifetime_s, transport.close)
 
     config = uvicorn.Config(
@@ -294,6 +326,8 @@ def receive(options: argparse.Namespace, model_name: str, alias: str) -> int:
         read_timeout_s=options.read_timeout,
         connection_lifetime_s=options.connection_lifetime,
         max_concurrent=options.max_concurrent,
+        max_connections=options.max_connections,
+        state=options.state,
     )
     print(f"Receiving MLflow webhooks on http://{options.host}:{options.port}/", flush=True)
     serve(receiver, options.host, options.port)
@@ -318,6 +352,10 @@ def receive_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--read-timeout", type=float, default=defaults.read_timeout_s)
     parser.add_argument("--connection-lifetime", type=float, default=defaults.connection_lifetime_s)
     parser.add_argument("--max-concurrent", type=int, default=defaults.max_concurrent)
+    parser.add_argument("--max-connections", type=int, default=defaults.max_connections)
+    parser.add_argument(
+        "--state", type=Path, default=defaults.state, help="the forwarded ids (one receiver)"
+    )
 
 
 COMMANDS = {
