@@ -72,6 +72,11 @@ def test_compose_config_resolves_with_secrets(deploy: Path, tmp_path: Path) -> N
     store = services["seaweedfs"]
     assert store["depends_on"]["s3-identities"]["condition"] == "service_completed_successfully"
     assert "-s3.config=/config/s3.json" in store["command"]
+    # Its master, volume server and filer (no credentials) listen on its loopback only; the
+    # bucket job reaches the master there, through the store's network namespace.
+    assert {"-ip.bind=127.0.0.1", "-s3.ip.bind=0.0.0.0"} <= set(store["command"])
+    assert services["s3-buckets"]["network_mode"] == "service:seaweedfs"
+    assert "-master=127.0.0.1:9333" in " ".join(services["s3-buckets"]["entrypoint"])
     # The MLflow server holds the `mlflow` identity's keys, never the DVC identity's.
     environment = services["mlflow"]["environment"]
     assert (environment["AWS_ACCESS_KEY_ID"], environment["AWS_SECRET_ACCESS_KEY"]) == (

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import tracking
+from conftest import GOOD, tracking
+from mlflow import MlflowClient
 from mlflow.entities import Metric
 
+import mlrig
 from mlrig import Project
 from mlrig.tracking import journal
 from mlrig.tracking.store import Tracking
@@ -73,6 +75,29 @@ def test_an_interrupted_replay_resumes_after_the_last_delivered_entry(
     assert (tags["stage"], tags["more"]) == ("delivered before the interruption", "yes")
 
 
+@pytest.mark.parametrize("end", ["sync", "abandon"])
+def test_a_model_upload_the_server_never_finished_ends_failed(
+    project: Project, store: Tracking, end: str
+) -> None:
+    """The server died between creating the run's logged model and finalising it: once the
+    job is over, `sync` (or `--abandon`) marks it FAILED; the run's other models are kept."""
+    run_id, _ = spooled(store, ("end", ("FINISHED",)))
+    experiment = store.client.get_run(run_id).info.experiment_id
+    unfinished = store.client.create_logged_model(experiment, source_run_id=run_id)
+    ready = store.client.create_logged_model(experiment, source_run_id=run_id)
+    store.client.finalize_logged_model(ready.model_id, "READY")
+    other_run = store.client.create_logged_model(experiment)  # no run: not this job's
+    if end == "sync":
+        (line,), complete = journal.sync(project, store)
+        assert complete
+    else:
+        line = journal.abandon(store, run_id)
+    assert "1 unfinished model upload(s) marked FAILED" in line
+    status = {m: str(store.client.get_logged_model(m).status) for m in
+              (unfinished.model_id, ready.model_id, other_run.model_id)}  # fmt: skip
+    assert list(status.values()) == ["FAILED", "READY", "PENDING"]
+
+
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
@@ -104,21 +129,25 @@ def test_a_torn_last_line_is_reported_never_replayed_half(
     assert "a" not in store.client.get_run(run_id).data.tags
 
 
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB filesystem (tmpfs): writing there soon fails with ENOSPC."""
+def mounted(folder: Path, size: int) -> Iterator[Path]:
+    """A `size`-byte filesystem (tmpfs) at `folder`: writing there soon fails with ENOSPC.
+    Unmounted lazily: a store's engine may still hold its file open."""
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a small tmpfs needs root")
-    mounted = tmp_path / "small"
-    mounted.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mounted)]
+    folder.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)]
     done = subprocess.run(mount, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"no tmpfs here: {done.stderr.strip()}")
     try:
-        yield mounted
+        yield folder
     finally:
-        subprocess.run(["umount", str(mounted)], check=True)
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from mounted(tmp_path / "small", 64 * 1024)
 
 
 def test_a_full_disk_leaves_whole_journal_lines(full_disk: Path) -> None:
@@ -143,3 +172,29 @@ def test_a_full_disk_ends_a_command_in_one_line(full_disk: Path, capsys) -> None
     assert run_command(fills_the_disk) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: no space left on the device that holds ") and "journal" in line
+
+
+def test_a_full_disk_under_the_sqlite_store_ends_the_job_in_one_line(
+    project: Project, workspace: Path, monkeypatch, capsys
+) -> None:
+    """The store's disk fills while the run logs: one line names the store, the run ends
+    FAILED, no version is registered."""
+    store = workspace / "mlflow.db"
+    # room for the store as created and ~40 KiB more: a few of the run's rows
+    for small in mounted(workspace / "small", store.stat().st_size + 40 * 1024):
+        shutil.copy(store, small / store.name)
+        uri = f"sqlite:///{small / store.name}"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        with pytest.raises(SystemExit) as exited:
+            mlrig.main(project, ["train", *GOOD])
+        assert exited.value.code == 2
+        said = capsys.readouterr()
+        assert "Traceback" not in said.out + said.err
+        (line,) = [line for line in said.out.splitlines() if line.startswith("error:")]
+        assert line.startswith(f"error: no space left on the device that holds the tracking "
+                               f"store ({uri}): free space there")  # fmt: skip
+        client = MlflowClient(uri)
+        (run,) = client.search_runs([client.get_experiment_by_name(
+            project.load_params().tracking.experiment_name).experiment_id])  # fmt: skip
+        assert run.info.status == "FAILED"
+        assert client.search_model_versions() == []

@@ -8,7 +8,7 @@ import errno
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,18 +56,50 @@ def run_command(action: Callable[[], int]) -> int:
         print("error: terminated (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
     except Exception as err:
-        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            print(f"error: {full_disk(err)}", file=sys.stderr)
-            return 2
-        if not isinstance(err, user_errors()):
+        line = one_line(err)
+        if line is None:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
         return 2
 
 
-def full_disk(error: OSError) -> str:
-    where = f" that holds {error.filename}" if error.filename else ""
+def one_line(error: Exception) -> str | None:
+    """What a command says of an error in one line: a full disk, or a user error's message;
+    None for an error that is a bug (its traceback is shown)."""
+    return full_disk(error) or (str(error) if isinstance(error, user_errors()) else None)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and those it was raised from or while handling, innermost last."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def full_disk(error: BaseException) -> str | None:
+    """One line for a full disk anywhere in the error's chain (a file's ENOSPC, or SQLite's
+    "database or disk is full" under a sqlite tracking store); None for any other error."""
+    for cause in _causes(error):
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            where = f" that holds {cause.filename}" if cause.filename else ""
+            break
+        if SQLITE_FULL in str(cause):
+            where = f" that holds the tracking store ({_store()})"
+            break
+    else:
+        return None
     return (
         f"no space left on the device{where}: free space there and run the command again "
         "(`make doctor` lists a run left unfinished)"
     )
+
+
+SQLITE_FULL = "database or disk is full"
+
+
+def _store() -> str:
+    mlflow = sys.modules.get("mlflow")
+    return mlflow.get_tracking_uri() if mlflow else "MLFLOW_TRACKING_URI"

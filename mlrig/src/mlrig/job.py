@@ -12,7 +12,7 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
-from .commands import user_errors
+from .commands import one_line
 from .config import Config, ConfigError
 from .steps import Summary, train_and_register
 
@@ -57,9 +57,10 @@ def hydra_job(project: Project, cfg: DictConfig) -> float:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             log.exception("job %s failed: %s", HydraConfig.get().job.num, err)
             return math.nan
-        if not isinstance(err, user_errors()):
+        line = one_line(err)
+        if line is None:
             raise
-        log.error("error: %s", err)
+        log.error("error: %s", line)
         raise SystemExit(2) from err
     print(summary)
     return objective

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Dataset, Metric
+from mlflow.entities import Dataset, LoggedModelStatus, Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
@@ -275,13 +275,15 @@ def abandon(tracking: Tracking, run_id: str) -> str:
         raise SyncError(f"no spooled run {run_id} in {tracking.spool_root}")
     try:
         tracking.client.set_terminated(run_id, "FAILED")
+        failed = fail_unfinished_models(tracking, run_id)
     except MlflowException as error:
         if error.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
+        failed = ""
     kept = tracking.spool_root / "abandoned" / run_id
     kept.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(folder, kept)
-    return f"{run_id}: ended as FAILED; its journal is kept in {kept}"
+    return f"{run_id}: ended as FAILED{failed}; its journal is kept in {kept}"
 
 
 def _job_alive(header: dict[str, Any]) -> bool:
@@ -326,9 +328,26 @@ def replay(project: Project, tracking: Tracking, folder: Path) -> tuple[str, boo
     except BaseException:
         end_active_run("FAILED")  # the next `sync` resumes after the last delivered entry
         raise
+    failed = fail_unfinished_models(tracking, run_id)
     shutil.rmtree(folder)
     registered = f", registered as version {state.version}" if state.version else ""
-    return f"{run_id}: replayed {len(calls)} logging calls into {header['uri']}{registered}", True
+    return (
+        f"{run_id}: replayed {len(calls)} logging calls into {header['uri']}{registered}{failed}",
+        True,
+    )
+
+
+def fail_unfinished_models(tracking: Tracking, run_id: str) -> str:
+    """Mark FAILED the run's logged models still PENDING once its job is over: uploads the
+    server never finished (it died during one). What was done, as a clause of a line."""
+    client = tracking.client
+    experiment = client.get_run(run_id).info.experiment_id
+    models = client.search_logged_models([experiment], filter_string=f"source_run_id = '{run_id}'")
+    # (filtering on status here finds nothing in MLflow 3's sqlite store)
+    unfinished = [m for m in models if m.status == LoggedModelStatus.PENDING]
+    for model in unfinished:
+        client.finalize_logged_model(model.model_id, "FAILED")
+    return f"; {len(unfinished)} unfinished model upload(s) marked FAILED" if unfinished else ""
 
 
 def _shared(state: Delivery) -> dict[str, Any]:

@@ -189,6 +189,9 @@ class Tracking:
             else:
                 os.environ[name] = value
         if self.scheme == "sqlite":
+            # MLflow logs a traceback for each database error it then raises: the command
+            # reports that error in one line (`commands.run_command`).
+            logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
             self._initialise_sqlite()
         return self
 
