@@ -46,8 +46,8 @@ test-quick: $(VENV)/.installed tools/node_modules/.installed mlrig/.venv/.instal
 	$(BIN)/pytest -m "not slow"
 
 lint: $(VENV)/.installed mlrig/.venv/.installed  ## ruff on the template's and the library's code; the library's import contract
-	$(BIN)/ruff check hooks tests benchmarks
-	$(BIN)/ruff format --check hooks tests benchmarks
+	$(BIN)/ruff check hooks tests benchmarks tools/*.py
+	$(BIN)/ruff format --check hooks tests benchmarks tools/*.py
 	cd mlrig && $(LIB_BIN)/ruff check . && $(LIB_BIN)/ruff format --check . && $(LIB_BIN)/lint-imports --no-logo
 
 bench: $(VENV)/.installed  ## bake into build/bench, run it, print the benchmarks' ratios

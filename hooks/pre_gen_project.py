@@ -25,12 +25,42 @@ CHOICES = {
     "team_server": ("yes", "no"),
     "license": ("MIT", "BSD-3-Clause", "Proprietary"),
 }
-# Importing the project package must not shadow the libraries it is built on.
-# (`tasks` and `conftest`: the project's own tasks.py and tests/conftest.py.)
-RESERVED_PACKAGES = frozenset(
-    {"mlflow", "dvc", "hydra", "omegaconf", "xgboost", "sklearn", "pandas", "numpy", "tasks",
-     "conftest"}
-)  # fmt: skip
+# Importing the project package must not shadow its own files' modules: tasks.py and
+# tests/conftest.py.
+RESERVED_PACKAGES = frozenset({"tasks", "conftest"})
+# The modules and distributions a bake's dependencies install (every dependency group):
+# derived from a set-up bake's venv by tools/dependency_modules.py, which the end-to-end test
+# runs with --check. A package or project of one of these names would be imported or resolved
+# instead of the library.
+DEPENDENCY_NAMES_LISTED = """
+PIL aiobotocore aiohappyeyeballs aiohttp aiohttp_retry aioitertools aiosignal alembic amqp
+annotated_doc annotated_types antlr4 antlr4_python3_runtime anyio appdirs asyncssh atpublic attr
+attrs aws_xray_sdk billiard blinker boto3 botocore cachetools celery certifi cffi cfn_lint
+cfnlint charset_normalizer click click_didyoumean click_plugins click_repl cloudpickle colorama
+colorlog configobj contourpy cryptography cycler dask databricks databricks_sdk dateutil
+dictdiffer diskcache distributed distro docker dotenv dpath dulwich dvc dvc_data dvc_http
+dvc_objects dvc_render dvc_s3 dvc_studio_client dvc_task entrypoints execnet fastapi filelock
+flask flask_cors flask_wtf flatten_dict flufl flufl_lock fontTools fonttools frozenlist fsspec
+funcy git gitdb gitpython google google_auth grandalf graphene graphql graphql_core
+graphql_relay grimp gto gunicorn h11 huey hydra hydra_core idna import_linter importlib_metadata
+importlinter iniconfig isympy iterative_telemetry itsdangerous jinja2 jmespath joblib joserfc
+jsonpatch jsonpatch_cli jsonpath_ng jsonpointer jsonschema jsonschema_path
+jsonschema_specifications kiwisolver kombu lazy_object_proxy locket mako markdown_it
+markdown_it_py markupsafe matplotlib mdurl mlflow mlflow_skinny mlflow_tracing mlrig moto
+mpl_toolkits mpmath msgpack multidict narwhals networkx numpy omegaconf openapi_schema_validator
+openapi_spec_validator opentelemetry opentelemetry_api opentelemetry_proto opentelemetry_sdk
+opentelemetry_semantic_conventions optuna orjson packaging pandas partd pathable pathspec pillow
+platformdirs pluggy prettytable prompt_toolkit propcache protobuf psutil psycopg psycopg_binary
+public py py_partiql_parser pyarrow pyasn1 pyasn1_modules pycparser pydantic pydantic_core
+pydantic_settings pydevd_plugins pydot pygit2 pygments pygtrie pylab pyparsing pytest
+pytest_xdist python_dateutil python_dotenv pyyaml referencing regex requests responses
+rfc3339_validator rich rpds rpds_py ruamel ruamel_yaml ruff s3fs s3transfer scikit_learn scipy
+scmrepo semver setuptools shortuuid shtab six sklearn skops smmap sortedcontainers sqlalchemy
+sqlparse sqltrie starlette sympy tabulate tblib threadpoolctl tlz tomlkit toolz tornado tqdm
+typing_extensions typing_inspection tzlocal urllib3 uvicorn validate vine voluptuous wcwidth
+werkzeug wrapt wtforms xdist xgboost xgboost_cpu xmltodict yaml yarl zc zc_lockfile zict zipp
+"""
+DEPENDENCY_NAMES = frozenset(DEPENDENCY_NAMES_LISTED.split())
 
 MAX_SLUG = 64  # a folder, a distribution and (by default) a registered model name
 
@@ -126,6 +156,11 @@ def validate(answers: dict[str, str], given: dict[str, object] | None = None) ->
             f"project_slug {slug!r} must be lowercase letters and digits in words joined by single "
             "hyphens, starting with a letter (e.g. 'tumor-classifier')."
         )
+    elif slug.replace("-", "_") in DEPENDENCY_NAMES:
+        errors.append(
+            f"project_slug {slug!r} is the name of a distribution the project depends on: its "
+            "lock could not hold both; choose another name."
+        )
 
     package = answers["package_name"]
     if not (package.isidentifier() and PACKAGE_RE.match(package)):
@@ -138,6 +173,11 @@ def validate(answers: dict[str, str], given: dict[str, object] | None = None) ->
     elif package in sys.stdlib_module_names or package in RESERVED_PACKAGES:
         errors.append(
             f"package_name {package!r} would shadow the module of that name; choose another name."
+        )
+    elif package in DEPENDENCY_NAMES:
+        errors.append(
+            f"package_name {package!r} is a module the project's dependencies install: the "
+            "project's commands would run one in place of the other; choose another name."
         )
     elif found := _importable(package):
         errors.append(

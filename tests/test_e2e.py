@@ -4,12 +4,15 @@ lint and tests, and the DVC remote round trip -- real tools, the embedded sqlite
 from __future__ import annotations
 
 import html
+import os
 import re
+import shlex
 import shutil
 import sqlite3
 import subprocess
 import time
 import tomllib
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -330,6 +333,50 @@ def test_baked_project_lints_and_passes_its_own_tests(project: Path) -> None:
         out = sh(project, "make", tier)
         assert " passed" in out and " failed" not in out, out[-3000:]
         assert " skipped" not in out, "the team-server topology must run here, not be skipped"
+    # Every dependency group is installed now: the hook knows each name they install.
+    tool = TEMPLATE / "tools" / "dependency_modules.py"
+    sh(project, ".venv/bin/python", str(tool), "--project", PACKAGE, "--check")
+
+
+def bare_env(project: Path) -> dict[str, str]:
+    """A shell where the project's venv is not activated: nothing of it on PATH."""
+    env = project_env(project)
+    env["PATH"] = os.pathsep.join(
+        part for part in env["PATH"].split(os.pathsep) if Path(part) != project / ".venv" / "bin"
+    )
+    return env
+
+
+def readme_commands(project: Path) -> list[str]:
+    """The lines of the README's code blocks that run something from the venv."""
+    blocks = re.findall(r"^```(?:bash|sh|console)?\n(.*?)^```", (project / "README.md").read_text(),
+                        re.MULTILINE | re.DOTALL)  # fmt: skip
+    lines = [line.split("  # ")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith(".venv/bin/")]
+
+
+# The README's venv commands this test runs, as written, with the venv not activated ...
+RUN_AS_WRITTEN = (
+    ".venv/bin/dvc exp run -S model=logistic_regression",
+    f".venv/bin/python -m {PACKAGE}.cli train model.max_depth=6",
+    ".venv/bin/dvc plots show",
+)
+# ... and, for each other one, what it needs or which test runs its kind.
+NOT_RUN_HERE = {
+    "dvc exp run -S model.max_depth=6": "the same command as the logistic_regression line",
+    "dvc exp run --queue": "test_dvc_queue_experiments_are_tagged_mlflow_runs, as written",
+    "dvc plots diff": "a second commit or experiment",
+    "n_rows=10000000": "10 million rows (benchmarks/dask_scale.py)",
+    "compute=dask": "a Dask cluster (the project's test_dask.py)",
+    "dask scheduler": "a Dask cluster on other machines",
+    "dask worker": "a Dask cluster on other machines",
+    "model.device=cuda": "a GPU",
+    "train -m": "a sweep (mlrig's test_sweep.py)",
+    "tune --n-trials 50": "50 trainings (mlrig's test_sweep.py runs tune)",
+    "optuna-dashboard": "a package the README says to install",
+    "dvc remote": "a team's remote (test_teammate.py, test_runner.py)",
+    "dvc push": "a team's remote (test_teammate.py, test_runner.py)",
+}
 
 
 def test_dvc_queue_experiments_are_tagged_mlflow_runs(project: Path) -> None:
@@ -342,18 +389,19 @@ def test_dvc_queue_experiments_are_tagged_mlflow_runs(project: Path) -> None:
     if sh(project, "git", "status", "--porcelain"):  # experiments start from the last commit
         sh(project, "git", "add", "-A")
         sh(project, "git", "commit", "--quiet", "-m", "lock and pipeline outputs")
-    sh(project, "dvc", "exp", "run", "--queue", "-S", "model.max_depth=3,5", "-S",
-       "model.n_estimators=20")  # fmt: skip
-    sh(project, "dvc", "exp", "run", "--queue", "-S", "tracking.tags.dataset_version=v2")
-    sh(project, "dvc", "queue", "start", "-j", "1")
+    # As the README writes it: .venv/bin/dvc, the venv not activated. Each experiment's copy
+    # of the project (under .dvc/tmp/) runs its stages with the project's .venv Python.
+    env = bare_env(project)
+    dvc = partial(sh, project, ".venv/bin/dvc", env=env)
+    dvc("exp", "run", "--queue", "-S", "model.max_depth=3,5", "-S", "model.n_estimators=20")
+    dvc("exp", "run", "--queue", "-S", "tracking.tags.dataset_version=v2")
+    dvc("queue", "start", "-j", "1")
     deadline = time.monotonic() + 900
-    while re.search(r"\b(Queued|Running)\b", status := sh(project, "dvc", "queue", "status")):
+    while re.search(r"\b(Queued|Running)\b", status := dvc("queue", "status")):
         assert time.monotonic() < deadline, status
         time.sleep(2)
     tasks = re.findall(r"^([0-9a-f]{7})\s+([\w-]+)\s.*\s(\w+)$", status, re.MULTILINE)
-    failed = [
-        sh(project, "dvc", "queue", "logs", task) for task, _, state in tasks if state != "Success"
-    ]
+    failed = [dvc("queue", "logs", task) for task, _, state in tasks if state != "Success"]
     assert sorted(state for *_, state in tasks) == ["Success"] * 3, status + "".join(failed)[-6000:]
 
     tagged = query(
@@ -377,3 +425,20 @@ def test_dvc_queue_experiments_are_tagged_mlflow_runs(project: Path) -> None:
     assert complete == [(3,)], "every experiment's run has its metrics and its model version"
     assert not list((project / ".dvc").rglob("mlflow.db")), "a store inside DVC's workspaces"
     assert not list(project.rglob("mlruns"))
+
+
+def test_the_readme_commands_work_as_written_without_an_activated_venv(project: Path) -> None:
+    """Stages run the project's Python, not the `python` first on PATH: the README's venv
+    commands work as written from a shell where the venv is not activated. (Last of the
+    module: its experiment stays in the workspace.)"""
+    commands = readme_commands(project)
+    assert set(RUN_AS_WRITTEN) <= set(commands)
+    unsorted = [c for c in commands if c not in RUN_AS_WRITTEN
+                and not any(key in c for key in NOT_RUN_HERE)]  # fmt: skip
+    assert unsorted == [], "run these here, or say in NOT_RUN_HERE what they need"
+    env = bare_env(project)
+    found = subprocess.run(["sh", "-c", "command -v python python3"], env=env,
+                           capture_output=True, text=True).stdout  # fmt: skip
+    assert str(project) not in found  # the `python` on PATH is not the project's
+    for command in RUN_AS_WRITTEN:
+        sh(project, *shlex.split(command), env=env)

@@ -57,9 +57,18 @@ def test_valid_answers_pass() -> None:
         ("package_name", "class", "keyword"),
         ("package_name", "match", "keyword"),
         ("package_name", "json", "shadow"),
-        ("package_name", "mlflow", "shadow"),
         ("package_name", "test", "already importable"),  # not in sys.stdlib_module_names
-        ("package_name", "pytest", "already importable"),  # a tool installed here
+        ("package_name", "cookiecutter", "already importable"),  # a tool installed here
+        # what the project's dependencies install, their dependencies' too (tools/...)
+        ("package_name", "mlflow", "a module the project's dependencies install"),
+        ("package_name", "optuna", "a module the project's dependencies install"),
+        ("package_name", "scipy", "a module the project's dependencies install"),
+        ("package_name", "dask", "a module the project's dependencies install"),
+        ("package_name", "skops", "a module the project's dependencies install"),
+        ("package_name", "pytest", "a module the project's dependencies install"),
+        ("package_name", "mlrig", "a module the project's dependencies install"),
+        ("project_slug", "scikit-learn", "a distribution the project depends on"),
+        ("project_slug", "xgboost-cpu", "a distribution the project depends on"),
         ("package_name", "tasks", "shadow"),
         ("project_slug", "a" * 65, "at most 64"),
         ("registered_model_name", "my model", "no spaces"),

@@ -66,6 +66,8 @@ def test_matrix_covers_every_pair_of_option_values() -> None:
     set_up = [row for row in MATRIX if twin(row) is None]
     plain = all_pairs(combinations(OPTIONS, valid))  # the license taken as a read option
     assert len(set_up) < len({tuple(read_options(row).items()) for row in plain}) - 1
+    # the row that re-runs a scikit-learn pipeline (setup_test_and_round_trip)
+    assert any(r["model_library"] == "scikit-learn" and r["dvc_remote"] == "local" for r in set_up)
 
 
 def test_the_validity_filter_is_the_pre_gen_check(tmp_path: Path) -> None:
@@ -132,6 +134,13 @@ def setup_test_and_round_trip(choice: Choice, project: Path, env: dict[str, str]
     out = run("make", "test", quick, env=env | {"CI": "true"})
     assert " passed" in out and " failed" not in out and " skipped" not in out, out[-3000:]
     check_dvc_round_trip(project, env)  # through the bake's default DVC remote
+    # The same inputs give the same model bytes: a forced re-run leaves dvc.lock as it was (one
+    # scikit-learn row; the XGBoost bake: test_e2e).
+    if choice["model_library"] == "scikit-learn" and choice["dvc_remote"] == "local":
+        run("make", "run")
+        locked = (project / "dvc.lock").read_text()
+        run("dvc", "repro", "-f")  # a new run of the same inputs: the same model bytes
+        assert (project / "dvc.lock").read_text() == locked
 
 
 def differences(project: Path, other: Path) -> set[str]:

@@ -48,9 +48,19 @@ def sh(*command: str | Path) -> None:
     print("+", " ".join(map(str, command)), flush=True)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("VIRTUAL_ENV", None)
-    done = subprocess.run([str(part) for part in command], cwd=ROOT, env=env, check=False)
-    if done.returncode != 0:
-        raise SystemExit(done.returncode)
+    process = subprocess.Popen([str(part) for part in command], cwd=ROOT, env=env)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reached the command too (one process group): it ends its run as KILLED and
+        # says so in one line; a second Ctrl-C stops it at once.
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            process.kill()
+            code = process.wait()
+    if code != 0:
+        raise SystemExit(code if code > 0 else 128 - code)
 
 
 def cli(*args: str) -> None:
@@ -123,6 +133,32 @@ def setup(args: list[str]) -> None:
         sh(BIN / "dvc", *modify, endpoint)
     cli("data", *args)
     cli("init-tracking")
+
+
+def interpreter() -> Path:
+    """The project's Python: its .venv's; in a DVC experiment's copy of the project (under
+    .dvc/tmp/), the .venv of the project that holds the copy; else the venv running tasks.py."""
+    roots = [ROOT]
+    if ".dvc" in ROOT.parts:
+        roots.append(Path(*ROOT.parts[: ROOT.parts.index(".dvc")]))
+    for root in roots:
+        python = root / ".venv" / "bin" / "python"
+        if python.exists():
+            return python
+    if sys.prefix != sys.base_prefix:
+        return Path(sys.executable)
+    raise SystemExit(f"no .venv in {ROOT}: run `make setup` first")
+
+
+@task("run a stage of dvc.yaml (ARGS=its name) with the project's Python, not PATH's")
+def stage(args: list[str]) -> None:
+    stages = sorted(path.stem for path in (ROOT / "src" / PACKAGE / "stages").glob("[!_]*.py"))
+    if len(args) != 1 or args[0] not in stages:
+        raise SystemExit(f"stage: name one of {stages}, e.g. `python3 tasks.py stage -- prepare`")
+    python = interpreter()
+    sys.stdout.flush()
+    # The stage replaces this process: DVC's signals reach it directly.
+    os.execv(python, [str(python), "-m", f"{PACKAGE}.stages.{args[0]}"])  # noqa: S606
 
 
 @task("uv lock after editing pyproject.toml (ARGS=--upgrade moves every pin forward)")

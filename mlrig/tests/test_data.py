@@ -116,6 +116,11 @@ def _rewrite(change) -> None:
         (lambda f: f.assign(extra=1.0), r"unexpected columns \['extra'\]"),
         (lambda f: f.assign(f3="big"), "must be numeric"),
         (lambda f: f.assign(target=f["target"] + 1), "must be binary"),
+        (lambda f: f.assign(target=0), "has only class 0: a binary classifier needs rows of both"),
+        (
+            lambda f: f.assign(target=(f.index < 3).astype(int)),
+            "has 3 rows of class 1; each class needs at least 5 so that every split",
+        ),
         (lambda f: f.head(50), "has 50 data rows; data.min_rows is 100"),
         (lambda f: f.head(0), "has 0 data rows"),  # a header only: not "non-numeric"
         (lambda f: f.head(50).drop(columns=["f0"]), "has 50 data rows"),  # rows first

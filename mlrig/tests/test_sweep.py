@@ -18,17 +18,18 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 pytestmark = pytest.mark.slow
-# -1: XGBoost refuses it once training starts, so that job's run fails
-SWEPT = "model.min_child_weight=1,-1,2"
+# -1: XGBoost refuses it once training starts, so that job's run fails; abc: refused by the
+# configuration's types before the job's run exists
+SWEPT = "model.min_child_weight=1,-1,2,abc"
 STATUSES = ["FAILED", "FINISHED", "FINISHED"]
 
 
-def sweep(*overrides: str) -> subprocess.CompletedProcess[str]:
+def sweep(*overrides: str, returncode: int = 0) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "demo.cli", "train", "-m"]
     done = subprocess.run(
         [*command, *overrides, *BOOSTED], capture_output=True, text=True, env=os.environ.copy()
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == returncode, done.stderr[-3000:]
     return done
 
 
@@ -49,7 +50,8 @@ def parent_and_children(study: str | None = None) -> tuple[Run, list[Run]]:
 
 
 def test_multirun_nests_jobs_and_a_failed_job_would_not_stop_it(workspace: Path) -> None:
-    done = sweep(SWEPT)
+    """The sweep goes on past failed jobs, and then says which failed and exits 1."""
+    done = sweep(SWEPT, returncode=1)
     parent, children = parent_and_children()
 
     assert len(children) == 3
@@ -59,10 +61,14 @@ def test_multirun_nests_jobs_and_a_failed_job_would_not_stop_it(workspace: Path)
     assert parent.info.status == "FINISHED"
     assert parent.info.run_name.endswith("-sweep-1")
     assert parent.data.tags["best_run_id"] == best.info.run_id
-    assert parent.data.tags["sweep.failed"] == str(STATUSES.count("FAILED"))
+    assert parent.data.tags["sweep.failed"] == "2"  # -1's run, and abc's job (no run)
     assert parent.data.metrics["best_test_auc"] == best.data.metrics["test_auc"]
     assert SWEPT in parent.data.tags["sweep.overrides"]
     assert f"best test_auc={best.data.metrics['test_auc']:.4f}" in done.stdout
+    assert "2 finished, 2 failed" in done.stdout
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("error:")]
+    assert line.startswith("error: 2 job(s) of the sweep failed: job 1 (")
+    assert "model.min_child_weight=-1" in line and "model.min_child_weight=abc" in line
 
 
 def tune(workspace: Path, *args: str) -> subprocess.Popen[str]:
@@ -100,11 +106,25 @@ def states(workspace: Path, study: str) -> list[str]:
             return []
 
 
+def running_children(workspace: Path) -> int:
+    """Nested MLflow runs still running in the workspace's store."""
+    query = (
+        "SELECT COUNT(*) FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+        "AND t.key = 'mlflow.parentRunId' WHERE r.status = 'RUNNING'"
+    )
+    with closing(sqlite3.connect(workspace / "mlflow.db", timeout=30)) as db:
+        return db.execute(query).fetchone()[0]
+
+
 def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
     import optuna
 
     assert int(optuna.__version__.split(".")[0]) >= 4
     storage = f"sqlite:///{workspace / 'studies.db'}"
+    refused = tune(workspace, "--storage", storage, "--n-trials", "0")
+    assert refused.wait() == 2  # not the configured count
+    log = max(workspace.glob("tune-*.log"), key=lambda log: log.stat().st_mtime)
+    assert log.read_text().strip().endswith("error: tune: n_trials must be >= 1")
     for study in ("first", "second"):
         started = tune(workspace, "--study", study, "--storage", storage, "--n-trials", "2")
         assert started.wait() == 0
@@ -116,12 +136,21 @@ def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
     # too), seen by a poll of milliseconds.
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (
-        (now := states(workspace, "first")).count("COMPLETE") == 3 and "RUNNING" in now
+        (now := states(workspace, "first")).count("COMPLETE") == 3
+        and "RUNNING" in now
+        and running_children(workspace)  # its MLflow run has started
     ):
         time.sleep(0.01)
     interrupted.send_signal(signal.SIGINT)
-    interrupted.wait(timeout=120)
+    assert interrupted.wait(timeout=120) == 128 + signal.SIGINT
+    said = max(workspace.glob("tune-*.log"), key=lambda log: log.stat().st_mtime).read_text()
+    assert "Traceback" not in said and said.rstrip().endswith("error: interrupted (Ctrl-C)")
     assert len(finished(workspace, "first")) == 3
+    _, children = parent_and_children("first")
+    # The fourth trial's run ended KILLED (or FINISHED, where Ctrl-C came between the run's
+    # end and Optuna's record of the trial): none is left RUNNING.
+    statuses = sorted(c.info.status for c in children)
+    assert statuses in (["FINISHED"] * 3 + ["KILLED"], ["FINISHED"] * 4), statuses
     assert tune(workspace, "--study", "first", "--storage", storage, "--n-trials", "4").wait() == 0
     assert len(finished(workspace, "first")) == 4  # it went on where it stopped
 

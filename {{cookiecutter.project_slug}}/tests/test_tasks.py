@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from mlrig.tracking.store import LOCAL_UI
@@ -59,3 +62,41 @@ def test_setup_compiles_bytecode_ahead_unless_told_not_to(monkeypatch: pytest.Mo
     monkeypatch.setenv("BYTECODE", "no")
     with pytest.raises(SystemExit, match='BYTECODE must be 0 or 1, not "no"'):
         compile_ahead()
+
+
+# A command that, on Ctrl-C, takes a while to clean up (as a run ending KILLED does), then
+# says so and exits 130.
+CLEANING_UP = """
+import sys, time
+from pathlib import Path
+Path(sys.argv[1]).write_text("started")
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    time.sleep(1)
+    Path(sys.argv[1]).write_text("cleaned up")
+    print("error: interrupted (Ctrl-C)", file=sys.stderr)
+    sys.exit(130)
+"""
+RUNNER = "import sys, tasks; tasks.sh(sys.executable, '-c', sys.argv[1], sys.argv[2])"
+
+
+def test_ctrl_c_lets_the_command_clean_up_and_ends_in_its_line(tmp_path) -> None:
+    """Ctrl-C reaches the task and its command (one process group): the task waits for the
+    command's clean-up, prints no traceback of its own, and exits with the command's code."""
+    marker = tmp_path / "state"
+    runner = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, CLEANING_UP, str(marker)],
+        cwd=PROJECT_ROOT, start_new_session=True, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # Ctrl-C's default handling, even under a shell that started this suite ignoring it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(runner.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _, err = runner.communicate(timeout=30)
+    assert runner.returncode == 130
+    assert marker.read_text() == "cleaned up"
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"

@@ -55,6 +55,9 @@ def run_command(action: Callable[[], int]) -> int:
     except Terminated:
         print("error: terminated (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
+        return 128 + signal.SIGINT
     except Exception as err:
         line = one_line(err)
         if line is None:

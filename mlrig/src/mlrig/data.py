@@ -6,6 +6,7 @@ Reading and splitting it is the compute backend's job (`mlrig.backends`)."""
 from __future__ import annotations
 
 import hashlib
+import math
 import shutil
 import subprocess
 import sys
@@ -145,13 +146,14 @@ def missing_raw(path: Path) -> DataError:
 
 @dataclass(frozen=True)
 class Profile:
-    """What the data checks look at: row count, column types, missing values per column, and
-    target values other than 0/1 (one pass over the data)."""
+    """What the data checks look at: row count, column types, missing values per column,
+    target values other than 0/1, and the rows of each class (one pass over the data)."""
 
     rows: int
     dtypes: dict[str, Any]
     missing: dict[str, int]
     bad_labels: int
+    class_rows: dict[int, int]
 
 
 def profile(frame: pd.DataFrame, target: str) -> Profile:
@@ -163,6 +165,7 @@ def profile(frame: pd.DataFrame, target: str) -> Profile:
         dtypes=dict(frame.dtypes),
         missing={str(k): int(v) for k, v in frame.isna().sum().items()},
         bad_labels=int((~labels.isin([0, 1]) & labels.notna()).sum()),
+        class_rows={label: int((labels == label).sum()) for label in (0, 1)},
     )
 
 
@@ -182,11 +185,33 @@ def check_profile(seen: Profile, cfg: DataConfig, source: str, min_rows: int | N
         raise DataError(
             f"{source}: target {cfg.target!r} must be binary 0/1 ({seen.bad_labels} rows are not)."
         )
+    check_classes(seen.class_rows, cfg, source)
     gaps = {c: seen.missing[c] for c in cfg.features if seen.missing.get(c)}
     if gaps and cfg.missing_values == "refuse":
         raise DataError(
             f"{source}: missing values in features {gaps}: fill or drop them, or set "
             "data.missing_values=allow for a model kind that handles them."
+        )
+
+
+def check_classes(class_rows: dict[int, int], cfg: DataConfig, source: str) -> None:
+    """Both classes, each with enough rows that every split holds some of it (a split of one
+    class has no AUC, and a stratified split of a class of one row fails)."""
+    present = [label for label, rows in class_rows.items() if rows]
+    if len(present) < 2:
+        only = f"only class {present[0]}" if present else "no class"
+        raise DataError(
+            f"{source}: target {cfg.target!r} has {only}: a binary classifier needs rows of "
+            "both 0 and 1."
+        )
+    smallest = min(cfg.test_size, cfg.valid_size, 1 - cfg.test_size - cfg.valid_size)
+    least = math.ceil(1 / smallest - 1e-9)
+    rare = min(class_rows, key=lambda label: class_rows[label])
+    if class_rows[rare] < least:
+        raise DataError(
+            f"{source}: target {cfg.target!r} has {class_rows[rare]} rows of class {rare}; "
+            f"each class needs at least {least} so that every split (data.test_size "
+            f"{cfg.test_size}, data.valid_size {cfg.valid_size}) holds some of it."
         )
 
 

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .project import Project
 
 log = logging.getLogger(__name__)
+# The jobs of this process's multirun that failed (Hydra's basic launcher runs them here, one
+# after the other): `main` then exits non-zero.
+FAILED_JOBS: list[str] = []
 
 # Hydra's own flags; any other `--key value` pair is a parameter `mlflow run` appended.
 HYDRA_FLAGS = {
@@ -55,7 +58,10 @@ def hydra_job(project: Project, cfg: DictConfig) -> float:
             )
     except Exception as err:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            log.exception("job %s failed: %s", HydraConfig.get().job.num, err)
+            number = HydraConfig.get().job.num
+            line = one_line(err)  # a user error in one line; a bug with its traceback
+            log.error("job %s failed: %s", number, line or err, exc_info=line is None)
+            FAILED_JOBS.append(f"job {number} ({' '.join(HydraConfig.get().overrides.task)})")
             return math.nan
         line = one_line(err)
         if line is None:
@@ -87,5 +93,9 @@ def main(project: Project, args: list[str]) -> int:
 
     sys.argv = [f"{sys.argv[0]} train", *mlflow_params_to_overrides(args)]
     entry = hydra.main(config_path=str(project.conf_dir), config_name="config", version_base="1.3")
+    FAILED_JOBS.clear()
     entry(lambda cfg: hydra_job(project, cfg))()
+    if FAILED_JOBS:
+        print(f"error: {len(FAILED_JOBS)} job(s) of the sweep failed: {'; '.join(FAILED_JOBS)}")
+        return 1
     return 0

@@ -42,6 +42,10 @@ class SweepParent(Callback):
         self.project: Project = importlib.import_module(f"{package}.project").PROJECT
         self.nesting = ExitStack()
         self.parent: str | None = None
+        self.jobs = 0
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.jobs += 1
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         cfg = job_config(self.project, config)
@@ -60,11 +64,14 @@ class SweepParent(Callback):
         self.nesting.close()
         cfg = job_config(self.project, config)
         assert self.parent is not None
-        print(record_best(Tracking.connect(cfg, self.project.root), cfg, self.parent))
+        tracking = Tracking.connect(cfg, self.project.root)
+        print(record_best(tracking, cfg, self.parent, jobs=self.jobs))
 
 
-def record_best(tracking: Tracking, cfg: Config, parent_id: str) -> str:
-    """Tag the parent with its best child, log the best value, end it; return a summary."""
+def record_best(tracking: Tracking, cfg: Config, parent_id: str, jobs: int | None = None) -> str:
+    """Tag the parent with its best child, log the best value, end it; return a summary.
+    Failed: the children without a result, or of `jobs` launched, those without one (a job
+    can fail before its run exists)."""
     from mlflow.entities import RunTag
 
     client = tracking.client
@@ -80,7 +87,7 @@ def record_best(tracking: Tracking, cfg: Config, parent_id: str) -> str:
         for run in children
         if run.info.status == "FINISHED" and not math.isnan(run.data.metrics.get(metric, math.nan))
     ]
-    failed = len(children) - len(scored)
+    failed = (len(children) if jobs is None else max(jobs, len(children))) - len(scored)
     tags = [RunTag("sweep.children", str(len(children))), RunTag("sweep.failed", str(failed))]
     if not scored:
         client.log_batch(parent_id, tags=tags)

@@ -47,7 +47,7 @@ def study_options(
     study = Study(
         name=name or options.get("study_name") or f"{cfg.project}-{kind}",
         storage=storage or options.get("storage") or f"sqlite:///{project.root / 'optuna.db'}",
-        n_trials=n_trials or int(options.get("n_trials") or 0),
+        n_trials=int(options.get("n_trials") or 0) if n_trials is None else n_trials,
     )
     check(study.n_trials >= 1, "tune: n_trials must be >= 1")
     return study
@@ -130,6 +130,22 @@ def open_study(cfg: Config, study: Study) -> optuna.Study:
             return create()
 
 
+class QuietInterrupt(logging.Filter):
+    """Optuna logs a trial stopped by Ctrl-C as failed, with the traceback, then its value:
+    the command says it was interrupted, in one line (the trial stays FAIL, so a later `tune`
+    runs it again; its MLflow run ends KILLED)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            self.interrupted = True
+            return False
+        return not (self.interrupted and "failed with value" in record.getMessage())
+
+
 def tune(
     project: Project,
     overrides: list[str],
@@ -158,11 +174,17 @@ def tune(
     done = len(study.get_trials(deepcopy=False, states=finished))
     log.info("study %s: %d of %d trials finished", study_conf.name, done, study_conf.n_trials)
     if done < study_conf.n_trials:
-        with nested_under(parent):
-            study.optimize(
-                objective,
-                callbacks=[MaxTrialsCallback(study_conf.n_trials, states=finished)],
-                catch=(Exception,),
-            )
+        optuna_log = logging.getLogger("optuna.study._optimize")
+        quiet = QuietInterrupt()
+        optuna_log.addFilter(quiet)
+        try:
+            with nested_under(parent):
+                study.optimize(
+                    objective,
+                    callbacks=[MaxTrialsCallback(study_conf.n_trials, states=finished)],
+                    catch=(Exception,),
+                )
+        finally:
+            optuna_log.removeFilter(quiet)
     summary = record_best(tracking, cfg, parent)
     return f"{summary} (study {study_conf.name} in {study_conf.storage})"

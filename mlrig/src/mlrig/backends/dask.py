@@ -129,12 +129,16 @@ class DaskBackend(Backend["dd.DataFrame"]):
         target = self.data.target
         labels = frame[target] if target in frame.columns else None
         bad = (~labels.isin([0, 1]) & ~labels.isna()).sum() if labels is not None else 0
-        rows, missing, bad_labels = dask.compute(frame.shape[0], frame.isna().sum(), bad)
+        each = [(labels == label).sum() if labels is not None else 0 for label in (0, 1)]
+        rows, missing, bad_labels, *class_rows = dask.compute(
+            frame.shape[0], frame.isna().sum(), bad, *each
+        )
         seen = Profile(
             rows=int(rows),
             dtypes=dict(frame.dtypes),
             missing={str(k): int(v) for k, v in missing.items()},
             bad_labels=int(bad_labels),
+            class_rows={label: int(n) for label, n in zip((0, 1), class_rows, strict=True)},
         )
         check_profile(seen, self.data, source, self.data.min_rows)
 
