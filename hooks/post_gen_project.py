@@ -108,8 +108,10 @@ def point_at_library(answers: dict[str, object], commit: str | None) -> None:
 def record_answers(answers: dict[str, object], commit: str | None) -> Path:
     """Write the template, its commit and the answers in cruft's format, so `cruft update`
     brings later template changes into a project baked by cookiecutter as well as by cruft."""
+    source = _template_source(str(answers.get("_template", "")))
     state = {
-        "template": _template_source(str(answers.get("_template", ""))),
+        # cruft clones it with git: a `git+` URL as git clones it
+        "template": git_url(source) if URL_RE.match(source) else source,
         "commit": commit,
         "checkout": answers.get("_checkout"),
         "context": {"cookiecutter": {k: v for k, v in answers.items() if not k.startswith("_")}},

@@ -115,3 +115,23 @@ def test_cruft_update_and_make_lock_upgrade_the_library(tmp_path: Path) -> None:
     assert library_line(teammate) == library_line(project)
     locked = tomllib.loads((teammate / "uv.lock").read_text())["package"]
     assert [p["version"] for p in locked if p["name"] == "mlrig"] == [bumped]
+
+
+@pytest.mark.parametrize("prefix", ["git+", ""])
+def test_a_bake_from_a_url_records_a_source_cruft_can_use(tmp_path: Path, prefix: str) -> None:
+    """Baked from `git+file://…` or `file://…` (the offline forms of `git+https://…` and
+    `https://…`), the project's .cruft.json names a repository git clones: `cruft check`
+    runs and finds the project up to date."""
+    repo, remote = tmp_path / "template", tmp_path / "template.git"
+    repo.mkdir()
+    snapshot(repo)
+    sh(tmp_path, "git", "clone", "--quiet", "--bare", str(repo), str(remote))
+    config = tmp_path / "cookiecutter.yaml"
+    config.write_text(f"cookiecutters_dir: {tmp_path / 'clones'}\nreplay_dir: {tmp_path}\n")
+    baked = cookiecutter(
+        f"{prefix}{remote.as_uri()}", no_input=True, output_dir=str(tmp_path / "out"),
+        config_file=str(config),
+    )  # fmt: skip
+    state = json.loads((Path(baked) / ".cruft.json").read_text())
+    assert state["template"] == remote.as_uri()
+    assert "up to date" in sh(Path(baked), CRUFT, "check")

@@ -15,7 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import with_root
+from conftest import tracking, with_root
 from mlflow import MlflowClient
 
 import mlrig
@@ -279,6 +279,33 @@ def test_sigterm_ends_the_run_as_killed(workspace: Path) -> None:
     assert "error: terminated (SIGTERM)" in done.stderr
     run_id = done.stdout.split()[-1]
     assert MlflowClient().get_run(run_id).info.status == "KILLED"
+
+
+def test_an_interrupt_outlives_a_store_that_refuses_the_run_s_end(
+    project: Project, workspace: Path, monkeypatch, capsys
+) -> None:
+    """Ctrl-C, and the store refuses the KILLED end ("database is locked" while `mlflow ui`
+    reads it): the command still stops with its one line, and ends the run it left active
+    as KILLED (never FINISHED, as MLflow would at exit)."""
+    from mlflow.exceptions import MlflowException
+
+    from mlrig.commands import run_command
+    from mlrig.tracking.run import RunLogger, start_run
+
+    def refused(self: RunLogger, status: str) -> None:
+        raise MlflowException("(sqlite3.OperationalError) database is locked")
+
+    monkeypatch.setattr(RunLogger, "end", refused)
+    started = []
+
+    def job() -> int:
+        with start_run(project, tracking(), "locked") as run:
+            started.append(run.run_id)
+            raise KeyboardInterrupt
+
+    assert run_command(job) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"
+    assert MlflowClient().get_run(started[0]).info.status == "KILLED"
 
 
 @pytest.mark.parametrize(

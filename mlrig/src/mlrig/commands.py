@@ -4,6 +4,7 @@ how every command reports a user error: one line, exit code 2."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import signal
 import sys
@@ -52,18 +53,31 @@ def run_command(action: Callable[[], int]) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return action()
-    except Terminated:
-        print("error: terminated (SIGTERM)", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
-        print("error: interrupted (Ctrl-C)", file=sys.stderr)
-        return 128 + signal.SIGINT
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
+        _end_left_run("KILLED")
+        sigterm = isinstance(stop, Terminated)
+        print(f"error: {'terminated (SIGTERM)' if sigterm else 'interrupted (Ctrl-C)'}",
+              file=sys.stderr)  # fmt: skip
+        return 128 + (signal.SIGTERM if sigterm else signal.SIGINT)
     except Exception as err:
+        _end_left_run("FAILED")
         line = one_line(err)
         if line is None:
             raise
         print(f"error: {line}", file=sys.stderr)
         return 2
+
+
+def _end_left_run(status: str) -> None:
+    """A run the command left active (stopped before its own clean-up took over) ends with
+    `status`: at exit MLflow would end it FINISHED."""
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None or mlflow.active_run() is None:
+        return
+    from .tracking.delivery import end_active_run, no_retries
+
+    with no_retries(), contextlib.suppress(Exception):  # the error being reported comes first
+        end_active_run(status)
 
 
 def one_line(error: Exception) -> str | None:

@@ -303,4 +303,10 @@ def _ending(logger: RunLogger) -> Iterator[RunLogger]:
         status = "KILLED"
         raise
     finally:
-        logger.end(status)
+        try:
+            logger.end(status)
+        except Exception as error:
+            if status == "FINISHED":
+                raise  # the job's own last step failed: that is its error
+            # The error or interrupt that stopped the job is what the command reports.
+            log.warning("could not end run %s as %s: %s", logger.run_id, status, error)
