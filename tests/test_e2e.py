@@ -364,7 +364,6 @@ RUN_AS_WRITTEN = (
 # ... and, for each other one, what it needs or which test runs its kind.
 NOT_RUN_HERE = {
     "dvc exp run -S model.max_depth=6": "the same command as the logistic_regression line",
-    "dvc exp run --queue": "test_dvc_queue_experiments_are_tagged_mlflow_runs, as written",
     "dvc plots diff": "a second commit or experiment",
     "n_rows=10000000": "10 million rows (benchmarks/dask_scale.py)",
     "compute=dask": "a Dask cluster (the project's test_dask.py)",
@@ -389,13 +388,14 @@ def test_dvc_queue_experiments_are_tagged_mlflow_runs(project: Path) -> None:
     if sh(project, "git", "status", "--porcelain"):  # experiments start from the last commit
         sh(project, "git", "add", "-A")
         sh(project, "git", "commit", "--quiet", "-m", "lock and pipeline outputs")
-    # As the README writes it: .venv/bin/dvc, the venv not activated. Each experiment's copy
-    # of the project (under .dvc/tmp/) runs its stages with the project's .venv Python.
+    # The venv not activated: each experiment's copy of the project (under .dvc/tmp/) runs its
+    # stages with the project's .venv Python. (DVC starts its workers as the `dvc` on PATH:
+    # `make queue`, as the README says.)
     env = bare_env(project)
     dvc = partial(sh, project, ".venv/bin/dvc", env=env)
     dvc("exp", "run", "--queue", "-S", "model.max_depth=3,5", "-S", "model.n_estimators=20")
     dvc("exp", "run", "--queue", "-S", "tracking.tags.dataset_version=v2")
-    dvc("queue", "start", "-j", "1")
+    sh(project, "make", "queue", "ARGS=-j 1", env=env)
     deadline = time.monotonic() + 900
     while re.search(r"\b(Queued|Running)\b", status := dvc("queue", "status")):
         assert time.monotonic() < deadline, status

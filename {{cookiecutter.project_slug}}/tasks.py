@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -105,6 +106,7 @@ def install(*options: str) -> None:
     """Install .venv from uv.lock (`uv sync --locked`) and compile its bytecode unless
     BYTECODE=0 (`import mlflow` starts ~3x faster the first time), leaving out the test suites
     that libraries ship. Without uv.lock (a new project), make it first: then commit it."""
+    check_python()
     if not (ROOT / "uv.lock").exists():
         uv("lock", "--python", sys.executable)
         print("Created uv.lock: commit it, so that every machine installs these versions.")
@@ -122,15 +124,45 @@ def install(*options: str) -> None:
         sh(BIN / "python", "-m", "compileall", "-q", "-j0", "-x", tests, VENV / "lib")
 
 
+def default_remote() -> tuple[str, str]:
+    """The default DVC remote's name and URL."""
+
+    def dvc(*args: str) -> str:
+        command = [str(BIN / "dvc"), *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    name = dvc("remote", "default").strip()
+    urls = dict(line.split(maxsplit=1) for line in dvc("remote", "list").splitlines() if line)
+    return name, urls.get(name, "").split()[0] if urls.get(name) else ""
+
+
+def point_s3_remote(endpoint: str, name: str, url: str) -> None:
+    """DVC_S3_ENDPOINT_URL: the endpoint of the default remote, where that is on S3."""
+    if not url.startswith("s3://"):
+        print(f"note: DVC_S3_ENDPOINT_URL is set, but the default DVC remote {name!r} is not "
+              f"on S3 ({url}): the variable is ignored")  # fmt: skip
+        return
+    sh(BIN / "dvc", "remote", "modify", "--local", name, "endpointurl", endpoint)
+
+
+def check_python(version: tuple[int, int] = sys.version_info[:2]) -> None:
+    """The Python running tasks.py makes the venv: refuse one older than requires-python."""
+    text = (ROOT / "pyproject.toml").read_text()
+    found = re.search(r'^requires-python = ">=(\d+)\.(\d+)', text, re.MULTILINE)
+    if found and version < (int(found[1]), int(found[2])):
+        least = f"{found[1]}.{found[2]}"
+        raise SystemExit(
+            f"this is Python {version[0]}.{version[1]} ({sys.executable}); the project needs "
+            f">={least} (requires-python in pyproject.toml): `make setup PYTHON=python{least}`"
+        )
+
+
 @task("install .venv from uv.lock, fetch the data, create the MLflow experiment")
 def setup(args: list[str]) -> None:
     install(*extras())
     endpoint = os.environ.get("DVC_S3_ENDPOINT_URL")
     if endpoint:  # the S3-compatible endpoint of the default DVC remote (CI: a secret)
-        default = [str(BIN / "dvc"), "remote", "default"]
-        remote = subprocess.run(default, cwd=ROOT, capture_output=True, text=True, check=True)
-        modify = ("remote", "modify", "--local", remote.stdout.strip(), "endpointurl")
-        sh(BIN / "dvc", *modify, endpoint)
+        point_s3_remote(endpoint, *default_remote())
     cli("data", *args)
     cli("init-tracking")
 
@@ -185,6 +217,11 @@ def exp(args: list[str]) -> None:
     # `dvc exp run` composes conf/ with them into params.yaml: check that before DVC writes.
     cli("check", "--conf", *(o.removeprefix("params.yaml:") for o in overrides))
     sh(BIN / "dvc", "exp", "run", *args)
+
+
+@task("start the workers of DVC's experiment queue (ARGS: `dvc queue start` options)")
+def queue(args: list[str]) -> None:
+    sh(BIN / "dvc", "queue", "start", *args)  # DVC starts its workers as the `dvc` on PATH
 
 
 @task("`mlflow run .` (ARGS: its options) with the project's experiment and .env", "mlflow-run")

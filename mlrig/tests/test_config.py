@@ -86,6 +86,23 @@ def test_params_yaml_is_read_from_the_current_folder(
         project.load_params()
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("model:\n  kind: [linear\n", r"params\.yaml is not valid YAML \(line 3, column 1\)"),
+        ("model: {kind: linear\n\tseed: 1\n", r"params\.yaml is not valid YAML \(line 2"),
+    ],
+)
+def test_a_params_yaml_that_is_not_yaml_is_one_line(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, said: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("params.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=said) as refused:
+        project.load_params()
+    assert "\n" not in str(refused.value) and "`git checkout params.yaml`" in str(refused.value)
+
+
 def test_mlflow_run_extra_params_become_overrides() -> None:
     args = ["model=boosted", "--model.max_depth", "4", "--multirun", "seed=1,2"]
     assert mlflow_params_to_overrides(args) == [

@@ -3,6 +3,7 @@ never over a file that is there; schema drift and gaps fail clearly."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from conftest import RAW
 from mlrig import DataError, Project
 from mlrig.backends.local import LocalBackend, LocalParams
 from mlrig.data import dvc, fetch, file_md5, tracked_md5
+from mlrig.inputs import check_raw
 
 
 def load_splits(project: Project, seed: int = 42, cfg=None):
@@ -35,6 +37,31 @@ def test_a_tracked_producer_writes_the_tracked_bytes_and_pushes_them(
     assert file_md5(Path(RAW)) == tracked_md5(RAW)
     Path(RAW).unlink()
     assert "pulled from the DVC remote" in fetch(project, project.load_params().data)
+
+
+def test_doctor_notices_a_remote_that_lost_the_data(
+    project: Project, workspace: Path, capsys
+) -> None:
+    """A DVC remote deleted or moved answers `dvc status --cloud` with everything missing:
+    `doctor` says the remote does not hold the tracked data."""
+    import mlrig
+
+    Path(RAW).unlink()
+    init_dvc(str(workspace / "storage"))
+    fetch(project, project.load_params().data)  # written and pushed
+
+    def remote_line() -> str:
+        """The check's line, and its fix where there is one."""
+        mlrig.main(project, ["doctor"])
+        lines = capsys.readouterr().out.splitlines()
+        (at,) = [i for i, line in enumerate(lines) if "DVC remote:" in line]
+        return " ".join(lines[at : at + 2])
+
+    assert remote_line().startswith("✓ DVC remote: reachable, holds the tracked data")
+    shutil.rmtree(workspace / "storage")
+    line = remote_line()
+    assert line.startswith("✗ DVC remote: it does not hold the tracked data (data/raw/blobs.csv")
+    assert "`dvc push` if it is new" in line
 
 
 def test_unreachable_remote_keeps_the_verified_data_and_says_push_later(
@@ -136,6 +163,24 @@ def test_schema_drift_is_refused(project: Project, workspace: Path, change, mess
     _rewrite(change)
     with pytest.raises(DataError, match=message):
         load_splits(project)
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe\x00", "cannot be read as a CSV text file: "),
+        (b"", "cannot be read as a CSV text file: No columns to parse from file"),
+    ],
+)
+def test_a_raw_file_that_is_no_csv_is_one_line(
+    project: Project, workspace: Path, content: bytes, said: str
+) -> None:
+    """Before DVC writes (`check`) and in the stage alike."""
+    Path(RAW).write_bytes(content)
+    for read in (lambda: check_raw(project.load_params().data), lambda: load_splits(project)):
+        with pytest.raises(DataError, match=said) as refused:
+            read()
+        assert "\n" not in str(refused.value)
 
 
 def test_missing_feature_values_pass_when_allowed(project: Project, workspace: Path) -> None:

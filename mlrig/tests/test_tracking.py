@@ -227,6 +227,14 @@ def test_mlflow_run_task_on_a_dead_server_fails_in_seconds(
     assert "http://127.0.0.1:9 is unreachable" in capsys.readouterr().err
 
 
+def test_an_mlproject_that_is_not_yaml_is_one_line(workspace: Path, capsys) -> None:
+    project = with_root(workspace)
+    (workspace / "MLproject").write_text("name: demo\nentry_points:\n  main: [oops\n")
+    assert mlrig.main(project, ["mlflow-run"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: MLproject is not valid YAML (line 4, column 1)")
+
+
 def test_mlflow_run_task_takes_the_server_from_dot_env(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

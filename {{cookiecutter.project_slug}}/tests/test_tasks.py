@@ -100,3 +100,23 @@ def test_ctrl_c_lets_the_command_clean_up_and_ends_in_its_line(tmp_path) -> None
     assert runner.returncode == 130
     assert marker.read_text() == "cleaned up"
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"
+
+
+def test_an_older_python_is_refused_naming_the_one_to_use() -> None:
+    """Not uv's lock check ("run make lock"): the Python that makes the venv is too old."""
+    tasks = load_tasks()
+    with pytest.raises(SystemExit, match=r"the project needs >=\d+\.\d+ \(requires-python in "
+                       r"pyproject\.toml\): `make setup PYTHON=python\d+\.\d+`"):  # fmt: skip
+        tasks.check_python((3, 8))
+    tasks.check_python(sys.version_info[:2])  # the venv's own
+
+
+def test_an_s3_endpoint_for_a_remote_not_on_s3_is_named_and_ignored(capsys) -> None:
+    tasks = load_tasks()
+    name, url = tasks.default_remote()
+    assert name and url  # as .dvc/config says
+    tasks.point_s3_remote("http://127.0.0.1:9", name, "../.dvc-storage")
+    assert capsys.readouterr().out.strip() == (
+        f"note: DVC_S3_ENDPOINT_URL is set, but the default DVC remote {name!r} is not on S3 "
+        "(../.dvc-storage): the variable is ignored"
+    )

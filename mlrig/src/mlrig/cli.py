@@ -118,6 +118,14 @@ def _sync(project: Project, options: argparse.Namespace) -> int:
 def _mlflow_run(project: Project, args: list[str]) -> int:
     """`mlflow run . --env-manager local <args>` set up as the project's commands are: its
     .env, the resolved tracking URI (checked first), its experiment, bounded retries."""
+    import yaml
+
+    from .config import not_yaml
+
+    try:  # MLflow's own parser would answer with a traceback
+        yaml.safe_load((project.root / "MLproject").read_text())
+    except yaml.YAMLError as error:
+        raise not_yaml(Path("MLproject"), error) from error
     cfg, tracking = _connected(project)
     tracking.ensure_experiment()
     venv = Path(sys.executable).parent  # the entry point's `python`, too

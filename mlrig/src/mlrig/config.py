@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
@@ -225,7 +226,21 @@ def read_params(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path} not found: run from the project root, where params.yaml lives.")
-    return to_plain(OmegaConf.load(path))
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as error:
+        raise not_yaml(path, error) from error
+    return to_plain(loaded)
+
+
+def not_yaml(path: Path, error: yaml.YAMLError) -> ConfigError:
+    """A file the project reads that YAML cannot parse: where, what, and the way back."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return ConfigError(
+        f"{path} is not valid YAML{where}: {getattr(error, 'problem', None) or error}. "
+        f"`git checkout {path}` restores the committed one."
+    )
 
 
 def _one_line(message: str) -> str:

@@ -140,6 +140,21 @@ def _present(path: Path, expected: str) -> str:
     )
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV file, or a folder of Parquet files; one line for anything else (binary bytes,
+    no columns, a broken Parquet file)."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path) if path.is_dir() else pd.read_csv(path)
+    except (ValueError, OSError) as error:  # pandas' and pyarrow's parse errors are ValueErrors
+        said = str(error).strip().splitlines()
+        kind = "a folder of Parquet files" if path.is_dir() else "a CSV text file"
+        raise DataError(
+            f"{path} cannot be read as {kind}: {said[0] if said else type(error).__name__}"
+        ) from error
+
+
 def missing_raw(path: Path) -> DataError:
     return DataError(f"{path} is missing: run `make data` (dvc pull, or generate synthetic data).")
 

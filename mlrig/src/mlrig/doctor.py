@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Callable
@@ -123,16 +124,29 @@ def _artifacts(tracking: Tracking, cfg: Config) -> Check:
 
 
 def _dvc_remote(tracking: Tracking, cfg: Config) -> Check:
-    done = dvc("status", "--cloud", f"{cfg.data.raw_path}.dvc")
+    """The default remote answers and holds the tracked raw data (a remote that was deleted
+    or moved answers with everything missing)."""
+    done = dvc("status", "--cloud", "--json", f"{cfg.data.raw_path}.dvc")
+    fix = "check `dvc remote list` and the remote's credentials (dvc remote modify)"
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
         return Check(
+            "DVC remote", False, message[-1] if message else "dvc status --cloud failed", fix
+        )
+    try:
+        differences = json.loads(done.stdout or "{}")
+    except json.JSONDecodeError:
+        differences = {"?": done.stdout.strip()[:200]}
+    missing = {path: state for path, state in differences.items() if state != "deleted"}
+    if missing:
+        listed = ", ".join(f"{path}: {state}" for path, state in missing.items())
+        return Check(
             "DVC remote",
             False,
-            message[-1] if message else "dvc status --cloud failed",
-            "check `dvc remote list` and the remote's credentials (dvc remote modify)",
+            f"it does not hold the tracked data ({listed})",
+            "`dvc push` if it is new; else check its URL (`dvc remote list`): was it moved?",
         )
-    return Check("DVC remote", True, "reachable")
+    return Check("DVC remote", True, "reachable, holds the tracked data")
 
 
 def _git_clean(tracking: Tracking, cfg: Config) -> Check:

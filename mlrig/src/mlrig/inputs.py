@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import PARAMS_FILE, Config, ConfigError, DataConfig
-from .data import check_columns, check_schema, missing_raw
+from .data import check_columns, check_schema, missing_raw, read_table
 
 if TYPE_CHECKING:
     from .project import Project
@@ -48,9 +48,7 @@ def check_raw(data: DataConfig) -> str:
         schema = ds.dataset(path, format="parquet").schema
         check_columns(dict(schema.empty_table().to_pandas().dtypes), data, str(path))
         return f"{path}: the schema"
-    import pandas as pd
-
-    frame = pd.read_csv(path)
+    frame = read_table(path)
     check_schema(frame, data, str(path), min_rows=data.min_rows)
     return f"{path}: {len(frame)} rows"
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .data import read_table
 from .errors import ProjectError
 from .models import registered
 from .models.base import ModelRefused
@@ -37,10 +38,9 @@ def predict_csv(
     The model is loaded as untrusted input (never by a loader its files name). Columns the
     signature does not know (an id, the label) are carried through unscored.
     """
-    import pandas as pd
 
     loaded = registered.load(project, model_uri, tracking.uri)
-    frame = pd.read_csv(source)
+    frame = read_table(Path(source))
     required = loaded.inputs if loaded.inputs is not None else list(frame.columns)
     missing = [column for column in required if column not in frame.columns]
     if missing:

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import ComputeParams
-from ..data import SPLITS, DataError, check_schema, missing_raw
+from ..data import SPLITS, DataError, check_schema, missing_raw, read_table
 from ..models.base import Labelled, ModelSpec, TrainResult
 from ..report import Scored
 from .base import Backend, Splits
@@ -36,7 +36,7 @@ class LocalBackend(Backend[pd.DataFrame]):
         if not path.exists():
             raise missing_raw(path)
         log.info("data: loading %s", path)
-        frame = pd.read_parquet(path) if path.is_dir() else pd.read_csv(path)
+        frame = read_table(path)
         check_schema(frame, self.data, str(path), min_rows=self.data.min_rows)
         target, seed = self.data.target, self.seed
         rest, test = train_test_split(
