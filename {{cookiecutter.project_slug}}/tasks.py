@@ -131,9 +131,8 @@ def default_remote() -> tuple[str, str]:
         command = [str(BIN / "dvc"), *args]
         return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
-    name = dvc("remote", "default").strip()
-    urls = dict(line.split(maxsplit=1) for line in dvc("remote", "list").splitlines() if line)
-    return name, urls.get(name, "").split()[0] if urls.get(name) else ""
+    name = dvc("remote", "default").strip()  # (`dvc remote list` wraps long lines)
+    return name, dvc("config", f"remote.{name}.url").strip() if name else ""
 
 
 def point_s3_remote(endpoint: str, name: str, url: str) -> None:
