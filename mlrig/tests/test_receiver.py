@@ -127,10 +127,11 @@ def test_nothing_is_forwarded_when_the_state_cannot_be_written(github: str, tmp_
     assert GitHubStandIn.dispatched == []
 
 
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"a-delivery": "yesterday"}'])
 def test_an_unreadable_state_file_stops_the_receiver_with_the_fix(
-    github: str, tmp_path: Path
+    github: str, tmp_path: Path, content: str
 ) -> None:
     state = tmp_path / "deliveries.json"
-    state.write_text("{not json")
+    state.write_text(content)
     with pytest.raises(ProjectError, match="delete it to start afresh"):
         application(receiver(github, state))

@@ -140,18 +140,19 @@ def _present(path: Path, expected: str) -> str:
     )
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV file, or a folder of Parquet files; one line for anything else (binary bytes,
-    no columns, a broken Parquet file)."""
+def read_table(source: str | Path) -> pd.DataFrame:
+    """A CSV file (or URL pandas reads), or a folder of Parquet files; one line for anything
+    else (binary bytes, no columns, a broken Parquet file)."""
     import pandas as pd
 
+    folder = "://" not in str(source) and Path(source).is_dir()
     try:
-        return pd.read_parquet(path) if path.is_dir() else pd.read_csv(path)
+        return pd.read_parquet(source) if folder else pd.read_csv(source)
     except (ValueError, OSError) as error:  # pandas' and pyarrow's parse errors are ValueErrors
         said = str(error).strip().splitlines()
-        kind = "a folder of Parquet files" if path.is_dir() else "a CSV text file"
+        kind = "a folder of Parquet files" if folder else "a CSV text file"
         raise DataError(
-            f"{path} cannot be read as {kind}: {said[0] if said else type(error).__name__}"
+            f"{source} cannot be read as {kind}: {said[0] if said else type(error).__name__}"
         ) from error
 
 

@@ -40,7 +40,7 @@ def predict_csv(
     """
 
     loaded = registered.load(project, model_uri, tracking.uri)
-    frame = read_table(Path(source))
+    frame = read_table(source)
     required = loaded.inputs if loaded.inputs is not None else list(frame.columns)
     missing = [column for column in required if column not in frame.columns]
     if missing:

@@ -162,6 +162,10 @@ class Deliveries:
         self.ttl_s, self.path = ttl_s, path
         try:
             self.seen: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+            if not isinstance(self.seen, dict) or not all(
+                isinstance(at, int | float) for at in self.seen.values()
+            ):
+                raise ValueError("not a mapping of delivery ids to times")
         except (OSError, ValueError) as error:
             raise ProjectError(
                 f"cannot read the receiver's state {path} ({error}); it holds only the ids of "

@@ -339,14 +339,27 @@ def replay(project: Project, tracking: Tracking, folder: Path) -> tuple[str, boo
 
 def fail_unfinished_models(tracking: Tracking, run_id: str) -> str:
     """Mark FAILED the run's logged models still PENDING once its job is over: uploads the
-    server never finished (it died during one). What was done, as a clause of a line."""
+    server never finished (it died during one). What was done, as a clause of a line; best
+    effort (a server without MLflow 3's logged models, say): the run's own state comes first."""
     client = tracking.client
-    experiment = client.get_run(run_id).info.experiment_id
-    models = client.search_logged_models([experiment], filter_string=f"source_run_id = '{run_id}'")
-    # (filtering on status here finds nothing in MLflow 3's sqlite store)
-    unfinished = [m for m in models if m.status == LoggedModelStatus.PENDING]
-    for model in unfinished:
-        client.finalize_logged_model(model.model_id, "FAILED")
+    unfinished = []
+    try:
+        experiment = client.get_run(run_id).info.experiment_id
+        page_token = None
+        while True:
+            page = client.search_logged_models(
+                [experiment], filter_string=f"source_run_id = '{run_id}'", page_token=page_token
+            )
+            # (filtering on status here finds nothing in MLflow 3's sqlite store)
+            unfinished += [m for m in page if m.status == LoggedModelStatus.PENDING]
+            page_token = page.token
+            if not page_token:
+                break
+        for model in unfinished:
+            client.finalize_logged_model(model.model_id, "FAILED")
+    except MlflowException as error:
+        log.warning("%s: its unfinished logged models were left as they are: %s", run_id, error)
+        return ""
     return f"; {len(unfinished)} unfinished model upload(s) marked FAILED" if unfinished else ""
 
 
