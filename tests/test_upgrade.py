@@ -72,7 +72,9 @@ def last_run_tags(project: Path) -> dict[str, str]:
     return json.loads(sh(project, ".venv/bin/python", "-c", script).strip().splitlines()[-1])
 
 
-def test_cruft_update_and_make_lock_upgrade_the_library(tmp_path: Path) -> None:
+def bake_from_a_repository(tmp_path: Path, prefix: str = "") -> tuple[Path, Path, Path]:
+    """This template as a repository and a bare clone of it (its remote), and a project baked
+    from `<prefix><the remote's file:// URL>`: (repository, remote, project)."""
     repo, remote = tmp_path / "template", tmp_path / "template.git"
     repo.mkdir()
     snapshot(repo)
@@ -80,9 +82,14 @@ def test_cruft_update_and_make_lock_upgrade_the_library(tmp_path: Path) -> None:
     config = tmp_path / "cookiecutter.yaml"  # clones go here, not to ~/.cookiecutters
     config.write_text(f"cookiecutters_dir: {tmp_path / 'clones'}\nreplay_dir: {tmp_path}\n")
     baked = cookiecutter(
-        remote.as_uri(), no_input=True, output_dir=str(tmp_path / "out"), config_file=str(config)
-    )
-    project = Path(baked)
+        f"{prefix}{remote.as_uri()}", no_input=True, output_dir=str(tmp_path / "out"),
+        config_file=str(config),
+    )  # fmt: skip
+    return repo, remote, Path(baked)
+
+
+def test_cruft_update_and_make_lock_upgrade_the_library(tmp_path: Path) -> None:
+    repo, remote, project = bake_from_a_repository(tmp_path)
     older = json.loads((project / ".cruft.json").read_text())["commit"]
     source = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["uv"]["sources"]
     assert source["mlrig"] == {"git": remote.as_uri(), "rev": older, "subdirectory": "mlrig"}
@@ -122,16 +129,7 @@ def test_a_bake_from_a_url_records_a_source_cruft_can_use(tmp_path: Path, prefix
     """Baked from `git+file://…` or `file://…` (the offline forms of `git+https://…` and
     `https://…`), the project's .cruft.json names a repository git clones: `cruft check`
     runs and finds the project up to date."""
-    repo, remote = tmp_path / "template", tmp_path / "template.git"
-    repo.mkdir()
-    snapshot(repo)
-    sh(tmp_path, "git", "clone", "--quiet", "--bare", str(repo), str(remote))
-    config = tmp_path / "cookiecutter.yaml"
-    config.write_text(f"cookiecutters_dir: {tmp_path / 'clones'}\nreplay_dir: {tmp_path}\n")
-    baked = cookiecutter(
-        f"{prefix}{remote.as_uri()}", no_input=True, output_dir=str(tmp_path / "out"),
-        config_file=str(config),
-    )  # fmt: skip
-    state = json.loads((Path(baked) / ".cruft.json").read_text())
+    _, remote, project = bake_from_a_repository(tmp_path, prefix)
+    state = json.loads((project / ".cruft.json").read_text())
     assert state["template"] == remote.as_uri()
-    assert "up to date" in sh(Path(baked), CRUFT, "check")
+    assert "up to date" in sh(project, CRUFT, "check")

@@ -86,6 +86,11 @@ def tune(workspace: Path, *args: str) -> subprocess.Popen[str]:
         )  # fmt: skip
 
 
+def newest_log(workspace: Path) -> Path:
+    """The log of the `tune` process started last."""
+    return max(workspace.glob("tune-*.log"), key=lambda log: log.stat().st_mtime)
+
+
 def finished(workspace: Path, study: str, state: str = "COMPLETE") -> list[dict[str, object]]:
     """The parameters of the study's trials in `state` (finished ones by default), read from
     its storage."""
@@ -116,7 +121,7 @@ def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
     storage = f"sqlite:///{workspace / 'studies.db'}"
     refused = tune(workspace, "--storage", storage, "--n-trials", "0")
     assert refused.wait() == 2  # not the configured count
-    log = max(workspace.glob("tune-*.log"), key=lambda log: log.stat().st_mtime)
+    log = newest_log(workspace)
     assert log.read_text().strip().endswith("error: tune: n_trials must be >= 1")
     for study in ("first", "second"):
         started = tune(workspace, "--study", study, "--storage", storage, "--n-trials", "2")
@@ -137,7 +142,7 @@ def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
         time.sleep(0.01)
     interrupted.send_signal(signal.SIGINT)
     code = interrupted.wait(timeout=120)
-    said = max(workspace.glob("tune-*.log"), key=lambda log: log.stat().st_mtime).read_text()
+    said = newest_log(workspace).read_text()
     assert code == 128 + signal.SIGINT, said
     assert "Traceback" not in said and said.rstrip().endswith("error: interrupted (Ctrl-C)")
     assert len(finished(workspace, "first")) == 3
