@@ -12,7 +12,7 @@ from demo.project import BlobsParams, BoostedParams, LinearParams
 from omegaconf import OmegaConf
 
 from mlrig import ConfigError, Project
-from mlrig.config import compose, flatten
+from mlrig.config import MonitorConfig, compose, flatten
 from mlrig.job import mlflow_params_to_overrides
 
 
@@ -113,3 +113,15 @@ def test_mlflow_run_extra_params_become_overrides() -> None:
     ]
     with pytest.raises(ConfigError, match="no value"):
         mlflow_params_to_overrides(["--seed"])
+
+
+def test_a_project_without_conf_monitor_gets_the_defaults(project: Project) -> None:
+    raw = OmegaConf.to_container(compose(project.conf_dir), resolve=True)
+    del raw["monitor"]  # a project baked before conf/monitor/ existed
+    assert project.from_container(raw).monitor == MonitorConfig()
+    raw["monitor"] = {"bins": 1}
+    with pytest.raises(ConfigError, match=r"monitor\.bins must be between 2 and 100"):
+        project.from_container(raw)
+    raw["monitor"] = {"alert": {"webhok_env": "X"}}
+    with pytest.raises(ConfigError, match=r"did you mean monitor\.alert\.webhook_env"):
+        project.from_container(raw)

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import GOOD, RAW, tracking, with_root
+from conftest import BOOSTED, GOOD, RAW, tracking, with_root
 
 import mlrig
-from mlrig import Project, promotion, serving
+from mlrig import Project, ProjectError, promotion, serving
+from mlrig.job import run_job
+from mlrig.models.xgboost import MODEL_CLASS
 from mlrig.testing import background, free_port
 from mlrig.tracking.store import Tracking
 
@@ -93,3 +95,25 @@ def test_dockerfile_command_publishes_the_image_reference(
     assert (workspace / "ctx" / "Dockerfile").exists()
     assert mlrig.main(project, ["predict", "--input", "missing.csv", "--output", "out.csv"]) == 2
     assert "missing.csv" in capsys.readouterr().err
+
+
+def test_a_serving_image_model_answers_probabilities(project: Project, workspace: Path) -> None:
+    """What promote.yml checks before it pushes an image: the build context's model, served,
+    answers its example with probabilities -- P(1) for an XGBoost kind (its file read as a
+    Booster), each class's for a scikit-learn kind (its predict_proba)."""
+    assert mlrig.main(project, ["init-tracking"]) == 0
+    contexts = []
+    for overrides in (BOOSTED, GOOD):  # the better one second: it passes the gate
+        cfg = project.composed(overrides)
+        version = run_job(project, cfg).version
+        promotion.promote(project, tracking(cfg), cfg, cfg.registry.model_name, version)
+        built = serving.dockerfile(project, tracking(), "demo-model", version, Path(version))
+        contexts.append(built.parent / "model_dir" / "model")
+    boosted, linear = contexts
+    assert "answers probabilities: 0." in serving.check_answers(boosted)
+    assert "answers probabilities: [" in serving.check_answers(linear)
+
+    labels_only = boosted / "MLmodel"  # the flavor as logged: the classifier answers labels
+    labels_only.write_text(labels_only.read_text().replace("xgboost.core.Booster", MODEL_CLASS))
+    with pytest.raises(ProjectError, match="not a probability"):
+        serving.check_answers(boosted)

@@ -68,7 +68,7 @@ def test_server_killed_during_the_train_stage(
     entries = (spooling / summary.run_id / journal.JOURNAL).read_text().splitlines()
     ops = [json.loads(line)["op"] for line in entries]
     assert ops[0] == "run" and ops[-1] == "end"
-    assert {"model", "metrics", "figure", "table", "register"} <= set(ops)
+    assert {"model", "model_metrics", "text", "figure", "table", "register"} <= set(ops)
 
     assert mlrig.main(project, ["sync"]) == 2  # still down: fails fast, keeps the spool
     assert f"{uri} is unreachable" in capsys.readouterr().err

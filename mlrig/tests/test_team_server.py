@@ -318,7 +318,7 @@ def test_team_server_killed_right_after_training(
     entries = (spooling / summary.run_id / journal.JOURNAL).read_text()
     ops = [json.loads(line)["op"] for line in entries.splitlines()]
     assert ops[0] == "run" and ops[-1] == "end"
-    assert ops.count("metrics") == 1  # the report's (a linear model reports no history)
+    assert ops.count("model_metrics") == 1  # the report's (a linear model: no history)
     assert {"model", "figure", "table", "register"} <= set(ops)
     with topology.relaunch():
         assert mlrig.main(PROJECT, ["sync"]) == 0

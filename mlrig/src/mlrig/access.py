@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 ROLES: dict[str, dict[str, str]] = {
     "reader": {"experiment": "READ", "model": "READ", "lock": "READ"},
     "trainer": {"experiment": "EDIT", "model": "EDIT", "lock": "READ"},
+    # `score` (score.yml): its inference runs in the experiment; the registry, read only.
+    "scorer": {"experiment": "EDIT", "model": "READ", "lock": "READ"},
     "promoter": {"experiment": "EDIT", "model": "MANAGE", "lock": "MANAGE"},
 }
 

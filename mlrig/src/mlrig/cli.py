@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from . import environment
 from .access import ROLES
-from .commands import Command, run_command
+from .commands import Command, one_line, run_command
 
 if TYPE_CHECKING:
     from .config import Config
@@ -194,6 +194,41 @@ def _predict(project: Project, options: argparse.Namespace) -> int:
     return 0
 
 
+def _score(project: Project, options: argparse.Namespace) -> int:
+    """Score a batch; a failure or a drift breach is alerted (and a breach, with
+    monitor.alert.dispatch, starts retraining) before the command fails with its error."""
+    from .monitoring import alerts, scoring
+    from .monitoring.drift import DriftError
+    from .tracking.store import Tracking
+
+    cfg = project.load_params()
+    settings = cfg.monitor.alert
+    reference = options.version or cfg.registry.champion_alias
+    what = f"{cfg.project}: scoring {options.input} with {cfg.registry.model_name}@{reference}"
+    try:
+        tracking = Tracking.connect(cfg, project.root)
+        outcome = scoring.score(
+            project, tracking, cfg, _name(cfg, options), reference, options.input, options.output
+        )
+        print(outcome)
+        outcome.drift.check(options.input)
+    except DriftError as error:
+        alerts.notify(settings, f"{what}: {error}")
+        if settings.dispatch:
+            payload = {
+                "reason": "drift",
+                "model_uri": outcome.uri,
+                "batch": options.input,
+                "scoring_run": outcome.run_id,
+            }
+            alerts.dispatch(settings, payload)
+        raise
+    except Exception as error:  # any failure (an unreachable server too); not Ctrl-C
+        alerts.notify(settings, f"{what} failed: {one_line(error) or type(error).__name__}")
+        raise
+    return 0
+
+
 def _dockerfile(project: Project, options: argparse.Namespace) -> int:
     from . import registry, serving
 
@@ -209,6 +244,13 @@ def _dockerfile(project: Project, options: argparse.Namespace) -> int:
         if os.environ.get("GITHUB_OUTPUT"):  # a GitHub Actions step output
             with open(os.environ["GITHUB_OUTPUT"], "a") as outputs:
                 outputs.write(f"image={image}\n")
+    return 0
+
+
+def _check_serving(project: Project, options: argparse.Namespace) -> int:
+    from . import serving
+
+    print(serving.check_answers(Path(options.model_dir)))
     return 0
 
 
@@ -277,6 +319,15 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-uri", help="default: models:/<model>@champion")
 
 
+def _score_arguments(parser: argparse.ArgumentParser) -> None:
+    _model(parser)
+    parser.add_argument(
+        "--input", required=True, help="a CSV or Parquet file, a folder, a glob, or an s3:// URL"
+    )
+    parser.add_argument("--output", required=True, help="a .csv or .parquet file")
+    parser.add_argument("--version", help="version number or alias (default: champion)")
+
+
 def _dockerfile_arguments(parser: argparse.ArgumentParser) -> None:
     _model(parser)
     parser.add_argument("--version", help="version number or alias (default: champion)")
@@ -336,8 +387,20 @@ COMMANDS: dict[str, Command] = {
     ),
     "rollback": Command("give @champion back to the previous one", _rollback, _model),
     "predict": Command("score a CSV file with a registered model", _predict, _predict_arguments),
+    "score": Command(
+        "score a batch with the champion: data-quality gate, drift report, alerts",
+        _score,
+        _score_arguments,
+    ),
     "dockerfile": Command(
         "Docker build context serving a model", _dockerfile, _dockerfile_arguments
+    ),
+    "check-serving": Command(
+        "serve a build context's model on loopback and require probabilities for its example",
+        _check_serving,
+        lambda parser: parser.add_argument(
+            "--model-dir", default="build/serving/model_dir/model", help="the served folder"
+        ),
     ),
     "access": Command(
         "an administrator's command: give a user a team role (a new user's password: "

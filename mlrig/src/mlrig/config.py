@@ -180,6 +180,48 @@ class ObjectiveConfig:
 
 
 @dataclass
+class AlertConfig:
+    """Where a drift breach or a failed scoring is told: a Slack-compatible webhook whose URL
+    (a secret) is in the environment variable `webhook_env`, and, with `dispatch`, a GitHub
+    `repository_dispatch` of `event_type` (GITHUB_REPOSITORY, GITHUB_TOKEN) that starts the
+    retraining workflow. Each is tried `attempts` times, `timeout_s` each."""
+
+    webhook_env: str = "MONITOR_WEBHOOK_URL"
+    dispatch: bool = False
+    event_type: str = "retrain"
+    attempts: int = 3
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        check(self.attempts >= 1, "monitor.alert.attempts must be >= 1")
+        check(self.timeout_s > 0, "monitor.alert.timeout_s must be > 0")
+        check(bool(self.webhook_env.strip()), "monitor.alert.webhook_env must name a variable")
+
+
+@dataclass
+class MonitorConfig:
+    """Scoring checks (conf/monitor/): the data-quality rules derived at training time, and
+    drift of each feature and of the predictions against the training reference, as the
+    population stability index (PSI) over `bins` quantile bins of the reference."""
+
+    bins: int = 10
+    feature_psi: float = 0.2  # a feature whose PSI exceeds this has drifted
+    prediction_psi: float = 0.2  # the same for the predicted probability
+    range_tolerance: float = 0.25  # a value may pass the training range by this share of it
+    max_categories: int = 20  # an integer feature with at most this many values: categories
+    batch_rows: int = 100_000  # rows scored at a time (memory stays bounded)
+    alert: AlertConfig = field(default_factory=AlertConfig)
+
+    def __post_init__(self) -> None:
+        check(2 <= self.bins <= 100, "monitor.bins must be between 2 and 100")
+        check(self.feature_psi > 0, "monitor.feature_psi must be > 0")
+        check(self.prediction_psi > 0, "monitor.prediction_psi must be > 0")
+        check(self.range_tolerance >= 0, "monitor.range_tolerance must be >= 0")
+        check(self.max_categories >= 0, "monitor.max_categories must be >= 0")
+        check(self.batch_rows >= 1, "monitor.batch_rows must be >= 1")
+
+
+@dataclass
 class Config:
     project: str
     seed: int
@@ -190,6 +232,7 @@ class Config:
     tracking: TrackingConfig
     registry: RegistryConfig
     raw: dict[str, Any]  # the composed configuration as plain data, for logging
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)  # conf/monitor/ (optional)
 
 
 def unknown_key(full_key: str, known: Iterable[str]) -> ConfigError:

@@ -27,6 +27,7 @@ SETTINGS = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",
+    "MONITOR_WEBHOOK_URL",  # `score`'s alerts (monitor.alert.webhook_env): a secret URL
 )
 # Where each server setting sends credentials from the environment (or a file), when .env
 # names that server.

@@ -26,6 +26,7 @@ from .config import (
     ConfigError,
     DataConfig,
     ModelParams,
+    MonitorConfig,
     ObjectiveConfig,
     ProducerParams,
     RegistryConfig,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from .report import Evaluated, Report, Scored
 
 REQUIRED = ("project", "seed", "objective", "compute", "data", "model", "tracking", "registry")
+OPTIONAL = ("monitor",)  # a project baked before conf/monitor/ gets its defaults
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,9 @@ class Project:
         raw = to_plain(cfg)
         missing = sorted(set(REQUIRED) - raw.keys())
         check(not missing, f"configuration is missing top-level keys: {missing}")
-        unknown = sorted(raw.keys() - set(REQUIRED))
+        unknown = sorted(raw.keys() - {*REQUIRED, *OPTIONAL})
         if unknown:
-            raise unknown_key(str(unknown[0]), REQUIRED)
+            raise unknown_key(str(unknown[0]), (*REQUIRED, *OPTIONAL))
         check(isinstance(raw["seed"], int), "seed must be an integer")
         model = raw["model"]
         config = Config(
@@ -122,6 +124,7 @@ class Project:
             tracking=typed(TrackingConfig, raw["tracking"], "tracking"),
             registry=typed(RegistryConfig, raw["registry"], "registry"),
             raw=raw,
+            monitor=typed(MonitorConfig, raw.get("monitor") or {}, "monitor"),
         )
         backends.backend_for(self, config)  # a backend that cannot train this model: now
         spec = self.spec(config.model)

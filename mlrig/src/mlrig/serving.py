@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,14 +115,16 @@ def dockerfile(
 
 
 def served(checked: registered.Registered) -> dict[str, Any]:
-    """The MLmodel a serving image gets: the checked flavor, the python_function section MLflow
-    writes for it, the signature and the input example; nothing else the file held."""
+    """The MLmodel a serving image gets: the checked flavor and the python_function section
+    MLflow writes for it, set to answer probabilities (`ModelSpec.answering_probabilities`),
+    the signature and the input example; nothing else the file held."""
     mlmodel = checked.mlmodel
     flavors = mlmodel["flavors"]
-    native = flavors[checked.spec.flavor]
-    pyfunc = checked.spec.serving(native) | {
-        "python_version": flavors[registered.PYFUNC]["python_version"]
-    }
+    native, pyfunc = checked.spec.answering_probabilities(
+        flavors[checked.spec.flavor],
+        checked.spec.serving(flavors[checked.spec.flavor])
+        | {"python_version": flavors[registered.PYFUNC]["python_version"]},
+    )
     kept = {key: mlmodel[key] for key in ("signature", "mlflow_version") if key in mlmodel}
     example = mlmodel.get("saved_input_example_info")
     if isinstance(example, dict):
@@ -123,3 +132,70 @@ def served(checked: registered.Registered) -> dict[str, Any]:
         if paths <= {*registered.EXAMPLES, None}:  # its files are the checked examples
             kept["saved_input_example_info"] = example
     return {"flavors": {registered.PYFUNC: pyfunc, checked.spec.flavor: native}, **kept}
+
+
+@contextmanager
+def _serving(folder: Path, timeout_s: float) -> Iterator[str]:
+    """`mlflow models serve` of `folder` on a free loopback port until it answers /ping; its
+    URL; stopped (its process group) on the way out."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(folder),
+               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    bin_first = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    server = subprocess.Popen(command, env={**os.environ, "PATH": bin_first},
+                              start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not _answers(f"{url}/ping"):
+            if server.poll() is not None:
+                raise ProjectError(f"mlflow models serve exited ({server.returncode}): see above")
+            if time.monotonic() > deadline:
+                raise ProjectError(f"the served model did not answer within {timeout_s:g}s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback)
+            return True
+    except OSError:
+        return False
+
+
+def check_answers(folder: Path, timeout_s: float = 120) -> str:
+    """Serve the model folder `folder` (a serving image's model_dir/model) on loopback, send
+    it its own serving input example, and require one probability per row: a number in
+    [0, 1], or each class's, summing to 1."""
+    example = registered.inside(folder, "serving_input_example.json").read_bytes()
+    rows = len(next(iter(json.loads(example).values()))["data"])
+    with _serving(folder, timeout_s) as url:
+        request = urllib.request.Request(  # noqa: S310 (loopback)
+            f"{url}/invocations", data=example, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                answer = json.loads(response.read())
+        except (OSError, ValueError) as error:
+            raise ProjectError(f"the served model failed to answer its example: {error}") from error
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    if not isinstance(predictions, list) or len(predictions) != rows:
+        raise ProjectError(f"the served model answered {str(answer)[:200]}, not {rows} rows")
+    for row in predictions:
+        if not _probabilities(row):
+            raise ProjectError(f"the served model answered {row!r}: not a probability")
+    return f"The served model answers probabilities: {predictions[0]!r} for the first of {rows}"
+
+
+def _probabilities(row: Any) -> bool:
+    """Floats in [0, 1] (a label answers an integer), summing to 1 when there are several."""
+    values = row if isinstance(row, list) else [row]
+    in_range = all(isinstance(v, float) and 0 <= v <= 1 for v in values)
+    return in_range and (len(values) == 1 or abs(sum(values) - 1) < 1e-6)

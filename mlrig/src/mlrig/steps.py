@@ -15,6 +15,7 @@ from . import report
 from .backends import Backend, Splits, backend_for
 from .config import Config, flatten
 from .models.base import ModelSpec
+from .monitoring import profile
 from .report import Evaluated, Report
 from .tracking.delivery import history_points, metric_points
 from .tracking.lineage import DATASET_HEAD_ROWS, dataset, lineage_tags
@@ -22,10 +23,15 @@ from .tracking.run import RunLogger, start_run
 from .tracking.store import LOCAL_UI, Tracking
 
 if TYPE_CHECKING:
+    from mlflow.entities import Dataset
+
     from .project import Project
 
 MODEL_DIR = Path("models/model")  # the DVC train stage's model output
 MODEL_UUID_TAG = "dvc.model_uuid"  # the run that wrote MODEL_DIR: its content digest
+REFERENCE_ROWS = 200_000  # training rows sampled for the monitoring profile
+# The split each metric's prefix was measured on, and the dataset context it is logged under.
+CONTEXTS = {"train_": "training", "valid_": "validation", "test_": "testing"}
 
 log = logging.getLogger(__name__)
 
@@ -73,49 +79,65 @@ def train_and_register(project: Project, cfg: Config, prepared: bool = False) ->
     with backend.session():
         splits = backend.read_splits() if prepared else backend.load_splits()
         with start_run(project, tracking, spec.name) as run:
-            model, model_uri = fit_and_log(cfg, backend, spec, splits, run)
-            result = evaluate(project, backend, spec, model, splits)
+            model, model_uri, datasets = fit_and_log(cfg, backend, spec, splits, run)
+            evaluated = evaluate(backend, spec, model, splits)
+            result = project.report(evaluated)
+            reference = backend.reference(splits.train, REFERENCE_ROWS)
+            derived = profile.derive(
+                reference, cfg.data.features, evaluated.test.y_score, cfg.monitor
+            )
+            run.text(derived.to_json(), profile.PROFILE)
             if prepared:
                 run.tags({MODEL_UUID_TAG: spec.save(model, MODEL_DIR, backend.sample(splits))})
                 report.write(result)
-            return publish(tracking, cfg, result, model_uri, run)
+            return publish(tracking, cfg, result, model_uri, run, datasets)
 
 
 def fit_and_log(
     cfg: Config, backend: Backend[Any], spec: ModelSpec[Any], splits: Splits[Any], run: RunLogger
-) -> tuple[Any, str | None]:
-    """Train and log config, lineage, per-iteration metrics and the model; return the model
-    and its URI (None when the run is spooled)."""
+) -> tuple[Any, str | None, dict[str, Dataset]]:
+    """Train and log config, lineage, the splits as datasets, per-iteration metrics and the
+    model; return the model, its URI (None when the run is spooled) and the datasets by the
+    prefix of the metrics measured on them (CONTEXTS)."""
     run.tags({**lineage_tags(cfg), "model.kind": spec.name})
     run.params(flatten(cfg.raw))
-    for context, frame in (("training", splits.train), ("validation", splits.valid)):
-        head, rows = backend.describe(frame, DATASET_HEAD_ROWS)
-        run.dataset(dataset(cfg, head, rows, context), context)
+    datasets = {}
+    frames = {"train_": splits.train, "valid_": splits.valid, "test_": splits.test}
+    for prefix, context in CONTEXTS.items():
+        head, rows = backend.describe(frames[prefix], DATASET_HEAD_ROWS)
+        datasets[prefix] = dataset(cfg, head, rows, context)
+        run.dataset(datasets[prefix], context)
     result = backend.train(spec, cfg.model, splits)
     points = history_points(result.history)
     run.metrics_in_background(points)  # overlaps with logging the model
     log.info("Trained %s; %d per-iteration metric points in one batch", spec.name, len(points))
     if result.best_iteration is not None:
         run.metrics(metric_points({"best_iteration": result.best_iteration}))
-    return result.model, run.model(spec, result.model, backend.sample(splits))
+    return result.model, run.model(spec, result.model, backend.sample(splits)), datasets
 
 
 def evaluate(
-    project: Project, backend: Backend[Any], spec: ModelSpec[Any], model: Any, splits: Splits[Any]
-) -> Report:
-    """The project's report on the model: the test and valid splits scored, the importance of
-    each feature."""
+    backend: Backend[Any], spec: ModelSpec[Any], model: Any, splits: Splits[Any]
+) -> Evaluated:
+    """What the project's report is made of: the test and valid splits scored, the importance
+    of each feature."""
     importance = report.importance(backend.data.features, spec.importance(model))
     test = backend.predict(spec, model, splits.test)
     valid = backend.predict(spec, model, splits.valid)
-    return project.report(Evaluated(test, valid, importance))
+    return Evaluated(test, valid, importance)
 
 
 def publish(
-    tracking: Tracking, cfg: Config, result: Report, model_uri: str | None, run: RunLogger
+    tracking: Tracking,
+    cfg: Config,
+    result: Report,
+    model_uri: str | None,
+    run: RunLogger,
+    datasets: dict[str, Dataset],
 ) -> Summary:
-    """Log metrics and plots to the run, then register the model (the last step)."""
-    run.metrics(metric_points(result.metrics))
+    """Log metrics (the logged model's too, each linked to its split's dataset) and plots to
+    the run, then register the model (the last step)."""
+    run.model_metrics(metric_points(result.metrics), datasets)
     for name, figure in result.figures.items():
         run.figure(figure, f"plots/{name}.png")
     for name, table in result.tables.items():

@@ -115,8 +115,11 @@ def to_dispatch(event: Mapping[str, Any], model_name: str, alias: str) -> dict[s
     return {"event_type": DISPATCH_TYPE, "client_payload": payload}
 
 
-def dispatch(body: dict[str, Any], repository: str, token: str, api_url: str) -> int:
-    """POST the dispatch to GitHub; return the HTTP status (204 on success)."""
+def dispatch(
+    body: dict[str, Any], repository: str, token: str, api_url: str, timeout_s: float = 10
+) -> int:
+    """POST the dispatch to GitHub; return the HTTP status (204 on success, 503 when GitHub
+    is unreachable)."""
     request = urllib.request.Request(  # noqa: S310 (https API URL from configuration)
         f"{api_url.rstrip('/')}/repos/{repository}/dispatches",
         data=json.dumps(body).encode(),
@@ -129,7 +132,7 @@ def dispatch(body: dict[str, Any], repository: str, token: str, api_url: str) ->
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
             return response.status
     except urllib.error.HTTPError as err:
         return err.code

@@ -69,6 +69,11 @@ class Backend(ABC, Generic[F]):
     def describe(self, frame: F, rows: int) -> tuple[pd.DataFrame, int]:
         """The first `rows` rows (pandas) and the frame's true row count."""
 
+    @abstractmethod
+    def reference(self, frame: F, rows: int) -> pd.DataFrame:
+        """A seeded uniform sample of at most `rows` rows (pandas): what scoring batches are
+        monitored against (`mlrig.monitoring.profile`)."""
+
     def sample(self, splits: Splits[F]) -> pd.DataFrame:
         """A few training rows' features: the model's signature and input example."""
         head, _ = self.describe(splits.train, SAMPLE_ROWS)

@@ -179,3 +179,8 @@ class DaskBackend(Backend["dd.DataFrame"]):
     def describe(self, frame: dd.DataFrame, rows: int) -> tuple[pd.DataFrame, int]:
         """The first partition's first rows; one pass over the data for the count."""
         return frame.partitions[0].compute().head(rows), int(frame.shape[0].compute())
+
+    def reference(self, frame: dd.DataFrame, rows: int) -> pd.DataFrame:
+        """A sample of every partition (one pass to count, one to sample)."""
+        share = min(1.0, rows / max(1, int(frame.shape[0].compute())))
+        return frame.sample(frac=share, random_state=self.seed).compute()

@@ -77,6 +77,9 @@ class LocalBackend(Backend[pd.DataFrame]):
     def describe(self, frame: pd.DataFrame, rows: int) -> tuple[pd.DataFrame, int]:
         return frame.head(rows), len(frame)
 
+    def reference(self, frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+        return frame if len(frame) <= rows else frame.sample(rows, random_state=self.seed)
+
     def _labelled(self, frame: pd.DataFrame) -> Labelled:
         return Labelled(frame[self.data.features], frame[self.data.target])
 

@@ -128,6 +128,14 @@ class ModelSpec(ABC, Generic[P]):
         env = {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
         return {"loader_module": f"mlflow.{self.flavor}", "env": env}
 
+    def answering_probabilities(
+        self, flavor: dict[str, Any], pyfunc: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The flavor and `python_function` sections of a served model (a serving image) that
+        make `/invocations` answer probabilities rather than labels, through the flavor's own
+        loader and a method of the native model (no code from the model's files)."""
+        return flavor, pyfunc
+
     def check_flavor(self, flavor: dict[str, Any]) -> None:
         """Refuse a flavor section that MLflow would not write for this kind, or whose format
         or class could run code when a loader reads it (here: only `flavor_keys`, no `code`)."""

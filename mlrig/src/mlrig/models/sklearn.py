@@ -42,6 +42,12 @@ class SklearnModel(ModelSpec[P]):
             "predict_fn": "predict",
         }
 
+    def answering_probabilities(
+        self, flavor: dict[str, Any], pyfunc: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`predict_proba`: each row answers [P(0), P(1)]."""
+        return flavor, pyfunc | {"predict_fn": "predict_proba"}
+
     def check_flavor(self, flavor: dict[str, Any]) -> None:
         """skops, trusting no type beyond skops' defaults and `trusted_types` (MLflow's loader
         trusts the list the file carries)."""

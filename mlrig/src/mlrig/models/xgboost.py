@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # eval_set = [train, valid], named as XGBClassifier names them
 EVALS = ("validation_0", "validation_1")
 MODEL_CLASS = "xgboost.sklearn.XGBClassifier"  # the class MLflow's loader imports and builds
+BOOSTER_CLASS = "xgboost.core.Booster"  # what a serving image builds: it answers P(1)
 
 
 def progress(rounds: int) -> Any:
@@ -141,6 +142,13 @@ class XGBoostModel(ModelSpec[P]):
 
     def serving(self, flavor: dict[str, Any]) -> dict[str, Any]:
         return super().serving(flavor) | {"data": self.native_file(flavor)}
+
+    def answering_probabilities(
+        self, flavor: dict[str, Any], pyfunc: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The same file read as a Booster, whose predictions under the classifier's
+        binary:logistic objective are P(1) for each row."""
+        return flavor | {"model_class": BOOSTER_CLASS}, pyfunc
 
     def check_flavor(self, flavor: dict[str, Any]) -> None:
         """XGBoost's JSON or UBJSON, and the class MLflow's loader builds is XGBClassifier."""

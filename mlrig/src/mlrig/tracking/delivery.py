@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import mlflow
 import requests
 from mlflow import MlflowClient
-from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, LoggedModelInput, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
@@ -94,11 +94,15 @@ def deliver_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) ->
     client.log_batch(run_id, metrics=metrics)
 
 
-def deliver_dataset(client: MlflowClient, run_id: str, dataset: Dataset, context: str) -> None:
+def deliver_dataset(
+    client: MlflowClient, run_id: str, dataset: Dataset, context: str, model_id: str | None = None
+) -> None:
+    """The dataset as an input of the run (and `model_id`, the logged model it fed, too)."""
     inputs = [DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])]
+    models = [LoggedModelInput(model_id)] if model_id else None
     for attempt in range(1, DATASET_ATTEMPTS + 1):
         try:
-            client.log_inputs(run_id, datasets=inputs)
+            client.log_inputs(run_id, datasets=inputs, models=models)
             return
         except MlflowException as error:
             if attempt == DATASET_ATTEMPTS or not DATASET_KEY_CONFLICT.search(error.message):

@@ -64,6 +64,7 @@ class Delivery:
     run_id: str
     folder: Path  # where the entries' files are
     model_uri: str | None = None  # what the model call logged; the registration uses it
+    model_id: str | None = None  # the logged model: its metrics and inputs are linked to it
     version: str | None = None  # the model version the registration created
 
 
@@ -83,7 +84,15 @@ def _write_figure(folder: Path, figure: Figure, artifact_file: str) -> dict[str,
     return {"file": artifact_file}
 
 
-def _deliver_figure(delivery: Delivery, entry: dict[str, Any]) -> None:
+def _write_text(folder: Path, text: str, artifact_file: str) -> dict[str, Any]:
+    path = folder / "artifacts" / artifact_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return {"file": artifact_file}
+
+
+def _deliver_artifact(delivery: Delivery, entry: dict[str, Any]) -> None:
+    """A file written under the folder's `artifacts/` (a figure, a text)."""
     path = delivery.folder / "artifacts" / entry["file"]
     parent = str(Path(entry["file"]).parent)
     client = delivery.tracking.client
@@ -114,7 +123,36 @@ def _deliver_model(delivery: Delivery, entry: dict[str, Any]) -> None:
     spec = delivery.project.model(entry["model"])
     path = delivery.folder / "model"
     example = Model.load(path).load_input_example(path)
-    delivery.model_uri = spec.log(spec.load(path), example).model_uri
+    logged = spec.log(spec.load(path), example)
+    delivery.model_uri, delivery.model_id = logged.model_uri, logged.model_id
+
+
+def _write_model_metrics(
+    folder: Path, metrics: list[Metric], datasets: dict[str, Dataset]
+) -> dict[str, Any]:
+    """Metrics of the model the run logged: each key's prefix (test_, valid_, train_) names
+    the dataset it was measured on, when the run logged one for that split."""
+    named = {
+        metric.key: {"name": dataset.name, "digest": dataset.digest}
+        for metric in metrics
+        for prefix, dataset in datasets.items()
+        if metric.key.startswith(prefix)
+    }
+    points = [[m.key, m.value, m.timestamp, m.step] for m in metrics]
+    return {"points": points, "datasets": named}
+
+
+def _deliver_model_metrics(delivery: Delivery, entry: dict[str, Any]) -> None:
+    if delivery.model_id is None:
+        raise SyncError("the journal logs metrics of a model that no earlier entry logged")
+    metrics = []
+    for key, value, timestamp, step in entry["points"]:
+        dataset = entry["datasets"].get(key) or {}
+        metrics.append(
+            Metric(key, value, timestamp, step, model_id=delivery.model_id,
+                   dataset_name=dataset.get("name"), dataset_digest=dataset.get("digest"))
+        )  # fmt: skip
+    deliver_metrics(delivery.tracking.client, delivery.run_id, metrics)
 
 
 def _deliver_register(delivery: Delivery, entry: dict[str, Any]) -> None:
@@ -167,12 +205,22 @@ OPS: dict[str, Op] = {
         ),
     ),
     "dataset": Op(
-        lambda folder, dataset, context: {"dataset": dataset.to_dictionary(), "context": context},
+        lambda folder, dataset, context, model_id=None: {
+            "dataset": dataset.to_dictionary(),
+            "context": context,
+            "model_id": model_id,
+        },
         lambda d, entry: deliver_dataset(
-            d.tracking.client, d.run_id, Dataset(**entry["dataset"]), entry["context"]
+            d.tracking.client,
+            d.run_id,
+            Dataset(**entry["dataset"]),
+            entry["context"],
+            entry.get("model_id"),
         ),
     ),
-    "figure": Op(_write_figure, _deliver_figure),
+    "model_metrics": Op(_write_model_metrics, _deliver_model_metrics),
+    "figure": Op(_write_figure, _deliver_artifact),
+    "text": Op(_write_text, _deliver_artifact),
     "table": Op(_write_table, _deliver_table),
     "model": Op(_write_model, _deliver_model),
     "register": Op(

@@ -194,11 +194,20 @@ class RunLogger:
                     self.go_offline(error)
                 journal.append(self.spool, entry)
 
-    def dataset(self, dataset: Dataset, context: str) -> None:
-        self._call("dataset", dataset, context)
+    def dataset(self, dataset: Dataset, context: str, model_id: str | None = None) -> None:
+        """An input of the run (and of the logged model `model_id`, when given)."""
+        self._call("dataset", dataset, context, model_id)
+
+    def model_metrics(self, metrics: list[Metric], datasets: dict[str, Dataset]) -> None:
+        """Metrics of the model this run logged, each linked to the dataset its key's prefix
+        names in `datasets` (e.g. {"test_": the test split}): the model's page shows them."""
+        self._call("model_metrics", metrics, datasets)
 
     def figure(self, figure: Figure, artifact_file: str) -> None:
         self._call("figure", figure, artifact_file)
+
+    def text(self, text: str, artifact_file: str) -> None:
+        self._call("text", text, artifact_file)
 
     def table(self, table: pd.DataFrame, artifact_file: str) -> None:
         self._call("table", table, artifact_file)
