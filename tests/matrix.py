@@ -41,6 +41,7 @@ COMMON = {
     ".python-version", "LICENSE", "MLproject", "Makefile", "README.md", "tasks.py",
     "conf/config.yaml", "conf/tune.yaml", "conf/search/logistic_regression.yaml",
     "conf/compute/local.yaml", "conf/data/breast_cancer.yaml", "conf/data/synthetic.yaml",
+    "conf/monitor/default.yaml",
     "conf/model/logistic_regression.yaml",
     "conf/registry/default.yaml", "conf/tracking/default.yaml", "data/.gitignore",
     "data/raw/.gitignore", "data/raw/breast_cancer.csv.dvc", "dvc.yaml", "models/.gitignore",
@@ -56,6 +57,7 @@ OPTIONAL = {
     },
     ("ci_workflows", "yes"): {
         ".github/dependabot.yml", ".github/workflows/ci.yml", ".github/workflows/promote.yml",
+        ".github/workflows/retrain.yml", ".github/workflows/score.yml",
     },
     ("team_server", "yes"): {
         "deploy/tracking-server/.env.example", "deploy/tracking-server/Dockerfile",

@@ -1,6 +1,7 @@
 """The generated workflows executed by a runner (`act`, host mode; tests/runner.py): ci.yml on
 a push and on a pull request (its metrics/params/plots diff against the base branch),
-promote.yml by repository_dispatch and by workflow_dispatch against a real `mlflow server`,
+promote.yml by repository_dispatch and by workflow_dispatch against a real `mlflow server`
+(then score.yml, by hand, with the champion it promoted),
 and, for an `s3` bake, the data pulled from an S3 remote whose credentials arrive as secrets."""
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ def test_promote_by_dispatch_and_a_failing_version_stops_before_promote(
         log = runner.actions_log()
         assert "docker login ghcr.io as" in log
         assert f"Validation of {MODEL} v1: PASSED (enforce)" in done.stdout
+        assert "The served model answers probabilities: 0." in done.stdout  # before the push
         assert "docker build build/serving: " in log
         assert f"tag ghcr.io/{REPOSITORY}/{MODEL}:v1" in log
 
@@ -155,6 +157,19 @@ def test_promote_by_dispatch_and_a_failing_version_stops_before_promote(
         assert outcome(done.stdout, "promote/promote") is None
         assert f"Validation of {MODEL} v2: FAILED (enforce)" in done.stdout
         assert alias(server, "champion") == "1"
+
+        # The scheduled scoring, started by hand: the champion scores the raw data.
+        runner = Runner.clone(remote, tmp_path / "score")
+        batch = {"inputs": {"batch": "data/raw/breast_cancer.csv"}}
+        scorer = {"MLFLOW_SCORER_USERNAME": "scorer", "MLFLOW_SCORER_PASSWORD": "scorer-pw"}
+        scoring = {**secrets, **scorer}
+        done = runner.run("workflow_dispatch", "score.yml", batch, secrets=scoring)
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+        assert outcome(done.stdout, "score/score") == "succeeded"
+        assert f"Scored 569 rows with models:/{MODEL}/1" in done.stdout
+        assert "upload-artifact predictions: predictions" in runner.actions_log()
+        scored = runner.out / "artifacts" / "predictions" / "predictions.parquet"
+        assert scored.is_file()
 
 
 def test_ci_pulls_the_data_from_an_s3_remote_with_secrets(tmp_path: Path) -> None:

@@ -29,7 +29,9 @@ def workflows(cookies_session, request: pytest.FixtureRequest) -> Path:
     result = cookies_session.bake(extra_context={"dvc_remote": request.param})
     assert result.exit_code == 0, result.exception
     folder = Path(result.project_path) / ".github" / "workflows"
-    assert sorted(p.name for p in folder.iterdir()) == ["ci.yml", "promote.yml"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "ci.yml", "promote.yml", "retrain.yml", "score.yml",
+    ]  # fmt: skip
     return folder
 
 
@@ -92,3 +94,26 @@ def test_promotion_workflow_shape(workflows: Path) -> None:
                 assert len(uses.split("@")[1]) == 40, f"{uses} is not pinned to a full SHA"
             if "run" in step:
                 assert step["run"] == "make setup" or ' -m "$PACKAGE.cli" ' in step["run"]
+
+
+@pytest.mark.parametrize(
+    ("workflow", "account", "triggers"),
+    [
+        ("score.yml", "MLFLOW_SCORER_USERNAME", {"schedule", "workflow_dispatch"}),
+        ("retrain.yml", "MLFLOW_TRAINER_USERNAME", {"repository_dispatch", "workflow_dispatch"}),
+    ],
+)
+def test_operating_workflows_shape(
+    workflows: Path, workflow: str, account: str, triggers: set[str]
+) -> None:
+    """Read-only jobs, their own MLflow account, inputs through env, pinned actions."""
+    spec = yaml.safe_load((workflows / workflow).read_text())
+    assert set(spec[True]) == triggers
+    assert spec["permissions"] == {}
+    for job in spec["jobs"].values():
+        assert job["permissions"] == {"contents": "read"}
+        assert job["env"]["MLFLOW_TRACKING_USERNAME"] == f"${{{{ secrets.{account} }}}}"
+        for step in job["steps"]:
+            assert "${{" not in step.get("run", "")
+            if step.get("uses"):
+                assert len(step["uses"].split("@")[1]) == 40

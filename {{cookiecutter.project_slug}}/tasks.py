@@ -260,6 +260,11 @@ def tune(args: list[str]) -> None:
     cli("tune", *args)
 
 
+@task('score a batch with @champion: ARGS="--input data/batch.parquet --output preds.parquet"')
+def score(args: list[str]) -> None:
+    cli("score", *args)
+
+
 @task("check the tracking server, credentials, artifact store, DVC remote and git")
 def doctor(args: list[str]) -> None:
     cli("doctor")

@@ -152,6 +152,7 @@ def test_a_clean_s3_batch_is_scored_with_probabilities_and_an_inference_run(
     project: Project, scoring: Path, receiver: Receiver
 ) -> None:
     features = pd.read_csv(RAW).drop(columns=["target"])
+    features.insert(0, "id", range(len(features)))
     halves = [features.iloc[:300], features.iloc[300:]]
     source = "s3://batches/daily/2026-12-06/*.parquet"
     for number, half in enumerate(halves):
@@ -161,7 +162,11 @@ def test_a_clean_s3_batch_is_scored_with_probabilities_and_an_inference_run(
     assert score(project, source) == 0
 
     scored = pd.read_parquet("out/predictions.parquet")
-    assert len(scored) == len(features)
+    assert list(scored.columns) == [
+        "id", "prediction", "probability_0", "probability_1",
+        "model_name", "model_version", "run_id", "scored_at",
+    ]  # fmt: skip
+    assert scored["id"].tolist() == list(range(len(features)))  # in the batch's order
     assert scored["prediction"].isin([0, 1]).all()
     assert (scored["probability_0"] + scored["probability_1"]).round(9).eq(1).all()
     assert (scored["prediction"] == (scored["probability_1"] > 0.5)).all()

@@ -207,7 +207,7 @@ class MonitorConfig:
     bins: int = 10
     feature_psi: float = 0.2  # a feature whose PSI exceeds this has drifted
     prediction_psi: float = 0.2  # the same for the predicted probability
-    range_tolerance: float = 0.25  # a value may pass the training range by this share of it
+    range_tolerance: float = 1.0  # a value may pass the training range by this share of it
     max_categories: int = 20  # an integer feature with at most this many values: categories
     batch_rows: int = 100_000  # rows scored at a time (memory stays bounded)
     alert: AlertConfig = field(default_factory=AlertConfig)

@@ -58,8 +58,9 @@ class Batch:
             digest.update(f"{info.path}\0{info.size}\0{info.mtime_ns}\n".encode())
         return digest.hexdigest()[:16]
 
-    def partitions(self, rows: int) -> Iterator[pd.DataFrame]:
-        """The batch, at most `rows` rows at a time, file after file."""
+    def partitions(self, rows: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        """The batch, at most `rows` rows at a time, file after file; only those of `columns`
+        that a file has, when given (a column it lacks is for the caller to notice)."""
         import pandas as pd
         import pyarrow.parquet as pq
 
@@ -67,17 +68,26 @@ class Batch:
             try:
                 if _format(info.path) == "parquet":
                     with self.filesystem.open_input_file(info.path) as handle:
-                        for piece in pq.ParquetFile(handle).iter_batches(batch_size=rows):
+                        table = pq.ParquetFile(handle)
+                        kept = _kept(table.schema_arrow.names, columns)
+                        for piece in table.iter_batches(batch_size=rows, columns=kept):
                             yield piece.to_pandas()
                 else:
                     with self.filesystem.open_input_stream(info.path) as handle:
-                        yield from pd.read_csv(handle, chunksize=rows)
+                        header = pd.read_csv(handle, nrows=0).columns
+                    with self.filesystem.open_input_stream(info.path) as handle:
+                        kept = _kept(list(header), columns)
+                        yield from pd.read_csv(handle, chunksize=rows, usecols=kept)
             except (ValueError, OSError) as error:  # pandas' and pyarrow's parse errors
                 said = str(error).strip().splitlines()
                 raise DataError(
                     f"{info.path} cannot be read as {_format(info.path)}: "
                     f"{said[0] if said else type(error).__name__}"
                 ) from error
+
+
+def _kept(names: list[str], wanted: list[str] | None) -> list[str] | None:
+    return None if wanted is None else [name for name in names if name in set(wanted)]
 
 
 def resolve(source: str) -> Batch:

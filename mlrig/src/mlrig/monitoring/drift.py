@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 PREDICTION = "prediction"  # the probability of class 1, beside the features
 SMALLEST_SHARE = 1e-4  # an empty bin's share, so that the logarithm stays finite
+SAMPLED_ROWS = 20_000  # a partition's feature rows counted, at least (all of a smaller one)
 
 
 class DriftError(ProjectError):
@@ -54,11 +55,15 @@ class Histograms:
         self.counts[name] += self.bins[name].counts(values)
 
     def add_features(self, partition: pd.DataFrame) -> None:
+        """Count a systematic sample of the partition's rows: every k-th, at least
+        SAMPLED_ROWS of them (PSI over 10 bins moves by ~1e-4 from sampling at that size)."""
         import numpy as np
 
+        step = max(1, len(partition) // SAMPLED_ROWS)
         for name in self.bins:
             if name != PREDICTION:
-                self.add(name, partition[name].to_numpy(dtype=float, na_value=np.nan))
+                values = partition[name].to_numpy(dtype=float, na_value=np.nan)
+                self.add(name, values[::step])
 
     def indices(self) -> dict[str, float]:
         return {name: psi(self.bins[name].shares, self.counts[name]) for name in self.bins}

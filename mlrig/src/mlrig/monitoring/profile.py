@@ -42,7 +42,9 @@ class Bins:
         """How many of `values` (missing ones left out) fall in each bin."""
         import numpy as np
 
-        values = values[~np.isnan(values)]
+        missing = np.isnan(values)
+        if missing.any():
+            values = values[~missing]
         indices = np.searchsorted(np.asarray(self.edges), values, side="right")
         return np.bincount(indices, minlength=len(self.edges) + 1)
 

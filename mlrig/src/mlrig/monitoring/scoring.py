@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RUN_KIND = {"run.kind": "inference"}
-SCORE_COLUMNS = ("prediction", "probability_0", "probability_1")
-LABELS = ("model_name", "model_version", "run_id", "scored_at")
 
 
 @dataclass(frozen=True)
@@ -131,29 +129,15 @@ class Predictions:
         self.partial.unlink(missing_ok=True)
 
 
-def labelled(
-    partition: pd.DataFrame, inputs: list[str], model: Any, spec: Any
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """The partition with the model's label and each class's probability; and the
-    probability of class 1. The label is the class more probable than not, as a binary
-    classifier's own `predict` decides."""
-    import numpy as np
-
-    scores = np.asarray(spec.scores(model, partition[inputs]), dtype=float)
-    scored = partition.assign(
-        prediction=(scores > 0.5).astype("int8"), probability_0=1 - scores, probability_1=scores
-    )
-    return scored, scores
-
-
 def check_batch(
     batch: batches.Batch, profile: Profile, cfg: Config, histograms: drift.Histograms
 ) -> int:
     """Pass one: every partition checked and counted; the gate's verdict; the rows."""
     gate = quality.Gate(profile, cfg.monitor.range_tolerance, batch.source)
     rows = 0
+    features = [feature.name for feature in profile.features]
     with _progress("checking") as bar:
-        for partition in batch.partitions(cfg.monitor.batch_rows):
+        for partition in batch.partitions(cfg.monitor.batch_rows, features):
             gate.check(partition)
             if not gate.broken:  # a missing column would fail the counting too
                 histograms.add_features(partition)
@@ -172,13 +156,27 @@ def _scored(
     profile: Profile,
     labels: dict[str, str],
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """Pass two: each partition with its labels, probabilities and `labels` columns."""
+    """Pass two: each partition's own columns but the features (an id, say), with the label,
+    each class's probability and the `labels` columns."""
+    import numpy as np
+
     inputs = loaded.inputs or [feature.name for feature in profile.features]
+    features = {feature.name for feature in profile.features} | set(inputs)
     with _progress("scoring") as bar:
         for partition in batch.partitions(cfg.monitor.batch_rows):
-            scored, scores = labelled(partition, inputs, loaded.model, loaded.spec)
+            scores = np.asarray(loaded.spec.scores(loaded.model, partition[inputs]), dtype=float)
+            kept = partition.drop(columns=[c for c in partition.columns if c in features])
             bar.update(len(partition))
-            yield scored.assign(**labels), scores
+            # The label: the class more probable than not, as a binary classifier decides.
+            yield (
+                kept.assign(
+                    prediction=(scores > 0.5).astype("int8"),
+                    probability_0=1 - scores,
+                    probability_1=scores,
+                    **labels,
+                ),
+                scores,
+            )
 
 
 def write_predictions(
