@@ -17,7 +17,10 @@ GIVEN_JSON = r"""{{ _cookiecutter | default({}) | tojson }}"""
 
 MIN_PYTHON = (3, 11)
 MAX_PYTHON = (3, 13)
-# Choice answers and the values each accepts.
+# Choice answers and the values each accepts, the first the default. cookiecutter.json holds
+# plain defaults, not lists: cookiecutter refuses a value outside a list with a traceback
+# before any hook runs, where this hook says it in one line.
+PYTHON_VERSIONS = tuple(f"3.{minor}" for minor in range(MIN_PYTHON[1], MAX_PYTHON[1] + 1))
 CHOICES = {
     "model_library": ("xgboost", "scikit-learn"),
     "dvc_remote": ("local", "s3"),

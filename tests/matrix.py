@@ -22,11 +22,11 @@ PRE_GEN = load_hook("pre_gen_project")
 Choice = dict[str, str]
 Pair = tuple[tuple[str, str], tuple[str, str]]
 
-# Choice variables (lists in cookiecutter.json); the first value is the default.
+# Choice variables: what the hook accepts (cookiecutter.json holds only each one's default,
+# the first value here).
 OPTIONS: dict[str, list[str]] = {
-    name: values
-    for name, values in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
-    if isinstance(values, list)
+    "python_version": list(PRE_GEN.PYTHON_VERSIONS),
+    **{name: list(values) for name, values in PRE_GEN.CHOICES.items()},
 }
 PACKAGE = "tumor_classifier"
 

@@ -133,6 +133,16 @@ def test_an_s3_remote_needs_an_s3_url(url: str, valid: bool) -> None:
     assert errors == [] if valid else errors[0].startswith("dvc_remote_url")
 
 
+def test_cookiecutter_json_holds_each_choice_s_default() -> None:
+    """Plain defaults, the first value the hook accepts: a list would make cookiecutter
+    refuse an answer outside it with a traceback, before the hook could say it in one line."""
+    defaults = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    choices = {"python_version": pre_gen.PYTHON_VERSIONS, **pre_gen.CHOICES}
+    assert {name: defaults[name] for name in choices} == {n: v[0] for n, v in choices.items()}
+    for name, values in choices.items():
+        assert all(value in defaults["__prompts__"][name] for value in values), name
+
+
 def test_versions_compare_numerically() -> None:
     assert errors_for(python_version="3.12") == []
     assert errors_for(python_version="3.13") == []
@@ -150,6 +160,9 @@ def test_versions_compare_numerically() -> None:
         {"dvc_remote_url": "s3://bucket/storage"},  # an s3 URL for the local remote
         {"project_name": "{{ 7*7 }}"},  # cookiecutter renders it to 49 before the hook runs
         {"author": "{% if true %}x{% endif %}"},
+        {"license": "GPL"},  # outside the choices: the hook says so (cookiecutter would not)
+        {"python_version": "3.10"},
+        {"model_library": "pytorch"},
     ],
 )
 def test_refusal_happens_before_anything_is_written(tmp_path: Path, changes, capfd) -> None:
