@@ -26,11 +26,14 @@ from mlflow import MlflowClient
 
 import mlrig
 from mlrig import Project, promotion
+from mlrig.config import AlertConfig
 from mlrig.data import DataError
 from mlrig.job import run_job
-from mlrig.monitoring import batches
+from mlrig.monitoring import alerts, batches, drift, quality
+from mlrig.monitoring.alerts import redacted
+from mlrig.monitoring.output import destination as output_destination
 from mlrig.monitoring.profile import PROFILE, Profile, ProfileError
-from mlrig.monitoring.scoring import model_id
+from mlrig.monitoring.scoring import model_id, reference_profile
 from mlrig.testing import background, free_port, mlflow_server
 
 MOTO = Path(sys.executable).with_name("moto_server")
@@ -158,6 +161,7 @@ def test_a_clean_s3_batch_is_scored_with_probabilities_and_an_inference_run(
     for number, half in enumerate(halves):
         upload(half, f"daily/2026-12-06/part-{number}.parquet")
     upload(features.head(5), "daily/2026-12-07/part-0.parquet")  # another day: not matched
+    upload(features.head(5), "daily/2026-12-06/late/part-0.parquet")  # `*` stays in a segment
 
     assert score(project, source) == 0
 
@@ -217,7 +221,7 @@ def test_a_drifted_batch_fails_logs_the_report_and_alerts_once(
     batch["f3"] = batch["f3"] + 0.75 * batch["f3"].std()  # in range, but shifted
     batch.to_csv("batch.csv", index=False)
 
-    assert score(project, "batch.csv", "out/predictions.csv") == 2
+    assert score(project, "batch.csv", "out/predictions.csv") == 3  # drifted, not failed
 
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert "has drifted" in error and "f3 (PSI" in error
@@ -267,14 +271,118 @@ def test_the_logged_model_shows_its_test_metrics(trained: str) -> None:
     assert [f.name for f in Profile.from_json(profile, PROFILE).features] == cfg.data.features
 
 
+def test_files_that_differ_score_into_one_file(
+    project: Project, scoring: Path, receiver: Receiver
+) -> None:
+    """Files with their columns in another order, a text column empty at first, a file of a
+    header only: one Parquet file, each column in one order and of one type."""
+    raw = pd.read_csv(RAW).drop(columns=["target"])
+    Path("batch").mkdir()
+    first = raw.iloc[:300].assign(id=[f"{i:05d}" for i in range(300)], note=None)
+    first.to_csv("batch/a.csv", index=False)
+    raw.head(0).assign(id=[], note=[]).to_csv("batch/b.csv", index=False)
+    rest = raw.iloc[300:].assign(id=[f"{i:05d}" for i in range(300, len(raw))], note="late")
+    rest[["note", "id", *raw.columns]].to_csv("batch/c.csv", index=False)
+
+    assert score(project, "batch", "out/predictions.parquet") == 0
+
+    scored = pd.read_parquet("out/predictions.parquet")
+    assert list(scored.columns[:2]) == ["id", "note"] and len(scored) == len(raw)
+    assert scored["id"].iloc[0] == "00000"  # read as text: its leading zeros kept
+    assert scored["note"].isna().sum() == 300 and set(scored["note"].dropna()) == {"late"}
+
+    raw.assign(other=1).to_csv("batch/d.csv", index=False)
+    assert score(project, "batch", "out/again.parquet") == 2
+    assert not Path("out/again.parquet").exists()
+
+
 @pytest.mark.parametrize(
     "text",
     ['{"format": 1, "rows": 3}', "[]", '{"format": 2}', '{"format": 1, "rows": 1, '
-     '"features": [], "prediction": {"edges": [], "shares": [1]}}'],
+     '"features": [], "prediction": {"edges": [], "shares": [1]}}', "[" * 100_000 + "]" * 100_000,
+     '{"format": 1, "rows": 1e400}'],
 )  # fmt: skip
-def test_a_profile_from_the_store_is_checked(text: str) -> None:
+def test_a_profile_from_the_store_is_checked(text: str, trained: str) -> None:
     with pytest.raises(ProfileError):
         Profile.from_json(text, "profile.json")
+    cfg = PROJECT.load_params()
+    version = MlflowClient().get_model_version(cfg.registry.model_name, trained)
+    good = json.loads(reference_profile(tracking(cfg), version).to_json())
+    for field, value in (("missing", "false"), ("minimum", 1e9), ("categories", list(range(2000)))):
+        tampered = json.loads(json.dumps(good))
+        tampered["features"][0][field] = value
+        with pytest.raises(ProfileError):
+            Profile.from_json(json.dumps(tampered), "profile.json")
+
+
+def test_what_an_output_may_be(tmp_path: Path) -> None:
+    batch_folder = tmp_path / "batch"
+    batch_folder.mkdir()
+    pd.DataFrame({"x": [1]}).to_csv(batch_folder / "a.csv", index=False)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder.csv").mkdir()
+    folder = batches.resolve(str(batch_folder))
+    for output, said in [
+        (f"{tmp_path}/out.json", ".csv or .parquet"),
+        (f"{tmp_path}/out.csv.gz", ".csv or .parquet"),
+        (f"{tmp_path}/folder.csv", "is a folder"),
+        (f"{tmp_path}/file/out.csv", "is a file, not a folder"),
+        (f"{batch_folder}/predictions.csv", "inside the batch"),
+        (f"{batch_folder}/a.csv", "inside the batch"),
+        ("s3://bucket/out.csv", "a local .csv"),
+    ]:
+        with pytest.raises(DataError, match=said):
+            output_destination(output, folder)
+    single = batches.resolve(str(batch_folder / "a.csv"))
+    with pytest.raises(DataError, match="inside the batch"):
+        output_destination(str(batch_folder / "a.csv"), single)
+    assert output_destination(str(batch_folder / "b.csv"), single).name == "b.csv"
+
+
+def test_a_batch_that_changes_while_it_is_scored_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    pd.DataFrame({"x": [1]}).to_csv(path, index=False)
+    batch = batches.resolve(str(path))
+    batch.unchanged()
+    pd.DataFrame({"x": [1, 2]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="changed while it was being scored"):
+        batch.unchanged()
+
+
+def test_alerts_keep_their_secrets_and_never_raise(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    said = "tracking server http://scorer:hunter2@127.0.0.1:5000 unreachable"
+    assert redacted(said) == "tracking server http://***@127.0.0.1:5000 unreachable"
+    settings = AlertConfig(attempts=2, timeout_s=1)
+    for url in ("http://hooks.example:443x/services/T0/B0/SECRET", "file:///etc/passwd",
+                f"http://127.0.0.1:{free_port()}/services/T0/B0/SECRET"):  # fmt: skip
+        monkeypatch.setenv("MONITOR_WEBHOOK_URL", url)
+        assert alerts.notify(settings, said) is False
+    assert "SECRET" not in caplog.text
+
+
+def test_drift_metric_names_are_ones_mlflow_takes() -> None:
+    drifted = drift.Drift({"f0 (usd)": 0.3, "share%": 0.1, "prediction": 0.0}, 0.2, 0.2)
+    assert set(drifted.metrics()) >= {"psi_f0 _usd_", "psi_share_", "psi_prediction"}
+    assert drifted.drifted == ["f0 (usd)"]
+
+
+def test_the_gate_refuses_booleans_and_names_few_categories(trained: str) -> None:
+    cfg = PROJECT.load_params()
+    version = MlflowClient().get_model_version(cfg.registry.model_name, trained)
+    reference = reference_profile(tracking(cfg), version)
+    batch = pd.read_csv(RAW).assign(f1=True)
+    gate = quality.Gate(reference, cfg.monitor.range_tolerance, "batch.csv")
+    gate.check(batch)
+    with pytest.raises(quality.QualityError, match="column 'f1' breaks the rule 'numeric'"):
+        gate.verdict()
+
+
+def test_an_s3_batch_names_its_bucket() -> None:
+    for source in ("s3://", "s3:///key.csv", "s3://*.csv"):
+        with pytest.raises(DataError, match="name the bucket"):
+            batches.resolve(source)
 
 
 def test_what_a_batch_may_name(tmp_path: Path) -> None:

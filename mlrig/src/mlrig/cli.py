@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .project import Project
     from .tracking.store import Tracking
 
+DRIFTED = 3  # `score`'s exit status on a drift breach (predictions written); 2: it failed
+
 # MLflow hints that integer columns cannot hold missing values; the 0/1 labels (model output,
 # dataset target) never do.
 warnings.filterwarnings("ignore", message=r".*Inferred schema contains integer column")
@@ -204,7 +206,8 @@ def _score(project: Project, options: argparse.Namespace) -> int:
     cfg = project.load_params()
     settings = cfg.monitor.alert
     reference = options.version or cfg.registry.champion_alias
-    what = f"{cfg.project}: scoring {options.input} with {cfg.registry.model_name}@{reference}"
+    model = options.model or cfg.registry.model_name
+    what = f"{cfg.project}: scoring {options.input} with {model}@{reference}"
     try:
         tracking = Tracking.connect(cfg, project.root)
         outcome = scoring.score(
@@ -222,7 +225,8 @@ def _score(project: Project, options: argparse.Namespace) -> int:
                 "scoring_run": outcome.run_id,
             }
             alerts.dispatch(settings, payload)
-        raise
+        print(f"error: {error}", file=sys.stderr)
+        return DRIFTED
     except Exception as error:  # any failure (an unreachable server too); not Ctrl-C
         alerts.notify(settings, f"{what} failed: {one_line(error) or type(error).__name__}")
         raise
@@ -388,7 +392,8 @@ COMMANDS: dict[str, Command] = {
     "rollback": Command("give @champion back to the previous one", _rollback, _model),
     "predict": Command("score a CSV file with a registered model", _predict, _predict_arguments),
     "score": Command(
-        "score a batch with the champion: data-quality gate, drift report, alerts",
+        "score a batch with the champion: data-quality gate, drift report, alerts (exit 3: "
+        "drifted, the predictions written; 2: failed, nothing written)",
         _score,
         _score_arguments,
     ),

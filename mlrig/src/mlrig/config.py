@@ -217,7 +217,7 @@ class MonitorConfig:
         check(self.feature_psi > 0, "monitor.feature_psi must be > 0")
         check(self.prediction_psi > 0, "monitor.prediction_psi must be > 0")
         check(self.range_tolerance >= 0, "monitor.range_tolerance must be >= 0")
-        check(self.max_categories >= 0, "monitor.max_categories must be >= 0")
+        check(0 <= self.max_categories <= 1000, "monitor.max_categories must be between 0 and 1000")
         check(self.batch_rows >= 1, "monitor.batch_rows must be >= 1")
 
 

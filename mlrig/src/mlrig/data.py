@@ -149,11 +149,16 @@ def read_table(source: str | Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(source) if folder else pd.read_csv(source)
     except (ValueError, OSError) as error:  # pandas' and pyarrow's parse errors are ValueErrors
-        said = str(error).strip().splitlines()
         kind = "a folder of Parquet files" if folder else "a CSV text file"
-        raise DataError(
-            f"{source} cannot be read as {kind}: {said[0] if said else type(error).__name__}"
-        ) from error
+        raise unreadable(source, kind, error) from error
+
+
+def unreadable(source: object, kind: str, error: BaseException) -> DataError:
+    """`source` could not be read as `kind`: the first line of what the parser said."""
+    said = str(error).strip().splitlines()
+    return DataError(
+        f"{source} cannot be read as {kind}: {said[0] if said else type(error).__name__}"
+    )
 
 
 def missing_raw(path: Path) -> DataError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -20,11 +21,23 @@ log = logging.getLogger(__name__)
 GITHUB_API = "https://api.github.com"
 
 
+CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")  # user:password@ in a URL
+
+
+def redacted(text: str) -> str:
+    """`text` without the credentials a URL in it carries (an alert leaves the machine)."""
+    return CREDENTIALS.sub("***@", text)
+
+
 def _attempts(what: str, settings: AlertConfig, send: Callable[[], int]) -> bool:
     """Call `send` until it answers 2xx, at most `settings.attempts` times; a 4xx other than
-    429 is final (the request itself is wrong)."""
+    429 is final (the request itself is wrong), and so is a URL that cannot be sent to."""
     for attempt in range(1, settings.attempts + 1):
-        status = send()
+        try:
+            status = send()
+        except Exception as error:  # a malformed URL: no attempt can succeed
+            log.warning("%s: not sent (%s)", what, type(error).__name__)
+            return False
         if 200 <= status < 300:
             return True
         final = 400 <= status < 500 and status != 429
@@ -36,14 +49,16 @@ def _attempts(what: str, settings: AlertConfig, send: Callable[[], int]) -> bool
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+    """The webhook's HTTP status; 503 when it cannot be reached (its URL, a secret, is never
+    logged)."""
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
-    except (OSError, ValueError) as error:  # unreachable, timed out, or not an http(s) URL
-        log.warning("%s unreachable: %s", url.split("?")[0], error)
+    except OSError as error:  # unreachable or timed out
+        log.warning("the alert webhook is unreachable (%s)", type(error).__name__)
         return 503
 
 
@@ -54,10 +69,10 @@ def notify(settings: AlertConfig, text: str) -> bool:
     if not url:
         log.warning("no alert sent: %s is not set", settings.webhook_env)
         return False
-    if not url.startswith(("https://", "http://")):
+    if not url.lower().startswith(("https://", "http://")):
         log.warning("no alert sent: %s is not an http(s) URL", settings.webhook_env)
         return False
-    body = json.dumps({"text": text}).encode()
+    body = json.dumps({"text": redacted(text)}).encode()
     headers = {"Content-Type": "application/json"}
     return _attempts(
         "the alert webhook", settings, lambda: _post(url, body, headers, settings.timeout_s)

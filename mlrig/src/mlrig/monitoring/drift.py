@@ -7,10 +7,13 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ProjectError
+
+METRIC_UNSAFE = re.compile(r"[^\w\-. /]")  # MLflow's metric names: these characters only
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,9 +90,11 @@ class Drift:
         return sorted(over, key=lambda name: -self.indices[name])
 
     def metrics(self) -> dict[str, float]:
+        """psi_<column> (characters MLflow refuses in a metric name become `_`), the largest
+        feature PSI and how many features drifted."""
         features = [v for name, v in self.indices.items() if name != PREDICTION]
         return {
-            **{f"psi_{name}": value for name, value in self.indices.items()},
+            **{f"psi_{METRIC_UNSAFE.sub('_', n)}": v for n, v in self.indices.items()},
             "psi_max_feature": max(features, default=0.0),
             "drifted_features": float(len([n for n in self.drifted if n != PREDICTION])),
         }

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 PROFILE = "monitor/profile.json"  # the artifact of the training run
 FORMAT = 1
+MAX_CATEGORIES = 1000  # what a profile read back may list for one feature
 
 
 class ProfileError(ProjectError):
@@ -77,7 +78,14 @@ class Profile:
                 raise ValueError(f"format is not {FORMAT}")
             features = [_feature(item) for item in raw["features"]]
             profile = cls(int(raw["rows"]), features, _bins(raw["prediction"]))
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            OverflowError,
+            RecursionError,
+        ) as error:
             raise ProfileError(f"{where} is not a profile this library wrote ({error})") from error
         if not profile.features:
             raise ProfileError(f"{where} lists no features")
@@ -85,9 +93,17 @@ class Profile:
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{value!r} is not a number")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{value!r} is not a finite number")
     return float(value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not true or false")
+    return value
 
 
 def _bins(raw: dict[str, Any]) -> Bins:
@@ -100,15 +116,20 @@ def _bins(raw: dict[str, Any]) -> Bins:
 
 def _feature(raw: dict[str, Any]) -> Feature:
     categories = raw["categories"]
-    return Feature(
+    if categories is not None and not 0 < len(categories) <= MAX_CATEGORIES:
+        raise ValueError(f"a feature's categories number 1 to {MAX_CATEGORIES}")
+    feature = Feature(
         name=str(raw["name"]),
-        integer=bool(raw["integer"]),
+        integer=_flag(raw["integer"]),
         minimum=_number(raw["minimum"]),
         maximum=_number(raw["maximum"]),
-        missing=bool(raw["missing"]),
+        missing=_flag(raw["missing"]),
         categories=None if categories is None else [_number(c) for c in categories],
         bins=_bins(raw["bins"]),
     )
+    if feature.minimum > feature.maximum:
+        raise ValueError(f"{feature.name}: minimum above maximum")
+    return feature
 
 
 def distribution(values: np.ndarray, bins: int) -> Bins:

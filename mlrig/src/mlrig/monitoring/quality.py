@@ -16,18 +16,22 @@ if TYPE_CHECKING:
     from .profile import Feature, Profile
 
 
+SHOWN = 10  # categories a message lists
+
+
 class QualityError(ProjectError):
     """A batch breaks the schema its model was trained on; nothing was scored."""
 
 
 def _rules(feature: Feature, tolerance: float) -> list[pa.Check]:
     import pandera.pandas as pa
-    from pandas.api.types import is_numeric_dtype
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-    rules = [pa.Check(is_numeric_dtype, error="numeric")]
+    rules = [pa.Check(lambda s: is_numeric_dtype(s) and not is_bool_dtype(s), error="numeric")]
     if feature.categories is not None:
-        shown = ", ".join(f"{c:g}" for c in feature.categories)
-        rules.append(pa.Check.isin(feature.categories, error=f"one of {{{shown}}}"))
+        shown = ", ".join(f"{c:g}" for c in feature.categories[:SHOWN])
+        more = f", ... {len(feature.categories)} values" if len(feature.categories) > SHOWN else ""
+        rules.append(pa.Check.isin(feature.categories, error=f"one of {{{shown}{more}}}"))
         return rules
     margin = tolerance * (feature.maximum - feature.minimum)
     low, high = feature.minimum - margin, feature.maximum + margin

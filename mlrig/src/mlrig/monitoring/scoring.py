@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..data import DataError
 from ..models import registered
 from ..registry import resolve
-from . import batches, drift, quality
+from . import batches, drift, output, quality
 from .profile import PROFILE, Profile, ProfileError
 
 if TYPE_CHECKING:
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
 
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
     from mlflow.entities.model_registry import ModelVersion
 
     from ..config import Config
@@ -89,64 +89,64 @@ def _progress(label: str) -> Any:
     return tqdm(desc=label, unit=" rows", unit_scale=True, disable=None, leave=False)
 
 
-class Predictions:
-    """The output, written partition by partition to a temporary file beside it; `commit`
-    moves it in place, and an unfinished one is removed."""
+@dataclass(frozen=True)
+class Checked:
+    """What pass one found: the rows, and the batch's own columns (not the features) with
+    their types, the same in every partition."""
 
-    def __init__(self, destination: Path) -> None:
-        self.destination = destination
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
-        os.close(handle)
-        self.partial = Path(name)
-        self.parquet = destination.suffix.lower() in (".parquet", ".pq")
-        self.writer: Any = None
+    rows: int
+    columns: list[str]
+    schema: pa.Schema
 
-    def write(self, frame: pd.DataFrame) -> None:
-        if self.parquet:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
 
-            if self.writer is None:
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                self.writer = pq.ParquetWriter(self.partial, table.schema)
-            else:
-                table = pa.Table.from_pandas(frame, self.writer.schema, preserve_index=False)
-            self.writer.write_table(table)
-        else:
-            first = self.writer is None
-            frame.to_csv(self.partial, mode="w" if first else "a", header=first, index=False)
-            self.writer = True
-
-    def commit(self) -> None:
-        if self.parquet and self.writer is not None:
-            self.writer.close()
-        os.replace(self.partial, self.destination)
-
-    def discard(self) -> None:
-        if self.parquet and self.writer is not None:
-            self.writer.close()
-        self.partial.unlink(missing_ok=True)
+def _own_columns(partition: pd.DataFrame, features: set[str], source: str) -> list[str]:
+    own = [column for column in partition.columns if column not in features]
+    taken = sorted(set(own) & set(output.SCORE_COLUMNS))
+    if taken:
+        raise DataError(f"{source} has columns named as the predictions' own {taken}: rename them")
+    return own
 
 
 def check_batch(
     batch: batches.Batch, profile: Profile, cfg: Config, histograms: drift.Histograms
-) -> int:
-    """Pass one: every partition checked and counted; the gate's verdict; the rows."""
+) -> Checked:
+    """Pass one: every partition checked against the profile and counted into the drift
+    histograms; the gate's verdict; the rows; the batch's own columns, the same in each
+    partition, with types that unify across them."""
+    import pyarrow as pa
+
     gate = quality.Gate(profile, cfg.monitor.range_tolerance, batch.source)
-    rows = 0
-    features = [feature.name for feature in profile.features]
+    names = [feature.name for feature in profile.features]
+    features = set(names)
+    rows, columns, schema = 0, None, pa.schema([])
     with _progress("checking") as bar:
-        for partition in batch.partitions(cfg.monitor.batch_rows, features):
+        for partition in batch.partitions(cfg.monitor.batch_rows, names):
+            if partition.empty:  # a header-only file
+                continue
+            own = _own_columns(partition, features, batch.source)
+            if columns is None:
+                columns = own
+            elif set(own) != set(columns):
+                raise DataError(
+                    f"{batch.source}: its files differ in their columns ({sorted(columns)} and "
+                    f"{sorted(own)}): score them as separate batches"
+                )
+            try:
+                found = pa.Schema.from_pandas(partition[columns], preserve_index=False)
+                schema = pa.unify_schemas([schema, found], promote_options="permissive")
+            except (pa.ArrowException, ValueError, TypeError) as error:
+                raise DataError(
+                    f"{batch.source}: a column changes type between its files or rows: {error}"
+                ) from error
             gate.check(partition)
             if not gate.broken:  # a missing column would fail the counting too
                 histograms.add_features(partition)
             rows += len(partition)
             bar.update(len(partition))
     gate.verdict()
-    if rows == 0:
+    if rows == 0 or columns is None:
         raise DataError(f"{batch.source} holds no rows to score")
-    return rows
+    return Checked(rows, columns, schema)
 
 
 def _scored(
@@ -156,20 +156,21 @@ def _scored(
     profile: Profile,
     labels: dict[str, str],
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """Pass two: each partition's own columns but the features (an id, say), with the label,
-    each class's probability and the `labels` columns."""
+    """Pass two: each partition with the label, each class's probability and the `labels`
+    columns."""
     import numpy as np
 
-    inputs = loaded.inputs or [feature.name for feature in profile.features]
-    features = {feature.name for feature in profile.features} | set(inputs)
+    names = [feature.name for feature in profile.features]
+    inputs = loaded.inputs or names
     with _progress("scoring") as bar:
-        for partition in batch.partitions(cfg.monitor.batch_rows):
+        for partition in batch.partitions(cfg.monitor.batch_rows, names):  # as pass one
+            if partition.empty:
+                continue
             scores = np.asarray(loaded.spec.scores(loaded.model, partition[inputs]), dtype=float)
-            kept = partition.drop(columns=[c for c in partition.columns if c in features])
             bar.update(len(partition))
             # The label: the class more probable than not, as a binary classifier decides.
             yield (
-                kept.assign(
+                partition.assign(
                     prediction=(scores > 0.5).astype("int8"),
                     probability_0=1 - scores,
                     probability_1=scores,
@@ -185,20 +186,18 @@ def write_predictions(
     loaded: registered.Registered,
     profile: Profile,
     labels: dict[str, str],
-    destination: Path,
+    written: output.Predictions,
     histograms: drift.Histograms,
-) -> None:
-    """Pass two: score each partition, count its P(1), write it; the output appears whole,
-    or not at all."""
-    written = Predictions(destination)
-    try:
-        for frame, scores in _scored(batch, cfg, loaded, profile, labels):
-            histograms.add(drift.PREDICTION, scores)
-            written.write(frame)
-        written.commit()
-    except BaseException:
-        written.discard()
-        raise
+) -> int:
+    """Pass two: score each partition, count its P(1), write it (not yet in place); the rows.
+    A batch whose files changed since pass one is refused."""
+    rows = 0
+    for frame, scores in _scored(batch, cfg, loaded, profile, labels):
+        histograms.add(drift.PREDICTION, scores)
+        written.write(frame)
+        rows += len(frame)
+    batch.unchanged()
+    return rows
 
 
 def score(
@@ -208,21 +207,19 @@ def score(
     name: str,
     reference: str,
     source: str,
-    output: str | Path,
+    destination: str,
 ) -> Outcome:
-    """Score `source` with version or alias `reference` of `name` into `output` (CSV, or
-    Parquet by its suffix); raises QualityError (nothing written) or DriftError (predictions
-    written, the run finished and tagged) after logging the run."""
+    """Score `source` with version or alias `reference` of `name` into `destination` (CSV, or
+    Parquet by its suffix); raises QualityError (nothing written), or returns the outcome
+    whose drift the caller checks (the predictions written, the run finished and tagged)."""
     from ..tracking.delivery import metric_points
     from ..tracking.run import start_run
 
-    destination = Path(output)
-    if "://" in str(output):
-        raise DataError(f"--output {output}: predictions are written to a local path")
+    batch = batches.resolve(source)
+    path = output.destination(destination, batch)
     version = resolve(tracking, name, reference, project.cli)
     uri = f"models:/{name}/{version.version}"
     profile = reference_profile(tracking, version)
-    batch = batches.resolve(source)
     loaded = registered.load(project, uri, tracking.uri)
     histograms = drift.Histograms(profile)
     started = time.perf_counter()
@@ -230,17 +227,25 @@ def score(
         linked = model_id(version)
         run.tags({**RUN_KIND, "model.name": name, "model.version": str(version.version),
                   "model.id": linked or "", "batch.source": source})  # fmt: skip
-        rows = check_batch(batch, profile, cfg, histograms)
-        run.dataset(_dataset(batch, rows), "inference", linked)
+        checked = check_batch(batch, profile, cfg, histograms)
+        run.dataset(_dataset(batch, checked.rows), "inference", linked)
         labels = {"model_name": name, "model_version": str(version.version),
                   "run_id": run.run_id, "scored_at": datetime.now(UTC).isoformat()}  # fmt: skip
-        write_predictions(batch, cfg, loaded, profile, labels, destination, histograms)
-        seconds = time.perf_counter() - started
-        measured = drift.measure(histograms, cfg.monitor)
-        _log_drift(run, measured, source, uri)
-        speed = {"rows": rows, "rows_per_s": rows / seconds}
-        run.metrics(metric_points({**speed, **measured.metrics()}))
-    return Outcome(rows, destination, run.run_id, uri, measured, seconds)
+        written = output.Predictions(path, checked.columns, checked.schema)
+        try:
+            rows = write_predictions(batch, cfg, loaded, profile, labels, written, histograms)
+            if rows != checked.rows:
+                raise DataError(f"{source} gave {rows} rows to score, {checked.rows} to check")
+            seconds = time.perf_counter() - started
+            measured = drift.measure(histograms, cfg.monitor)
+            _log_drift(run, measured, source, uri)
+            speed = {"rows": rows, "rows_per_s": rows / seconds}
+            run.metrics(metric_points({**speed, **measured.metrics()}))
+            written.commit()  # the last step: a run that failed leaves no predictions
+        except BaseException:
+            written.discard()
+            raise
+    return Outcome(rows, path, run.run_id, uri, measured, seconds)
 
 
 def _dataset(batch: batches.Batch, rows: int) -> Any:
