@@ -20,6 +20,7 @@ from mlflow.entities import Metric
 
 import mlrig
 from mlrig import Project
+from mlrig.data import DataError
 from mlrig.tracking import journal
 from mlrig.tracking.store import Tracking
 
@@ -172,6 +173,21 @@ def test_a_full_disk_ends_a_command_in_one_line(full_disk: Path, capsys) -> None
     assert run_command(fills_the_disk) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: no space left on the device that holds ") and "journal" in line
+
+
+def test_mlrig_debug_shows_the_traceback_of_a_user_error(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from mlrig.commands import run_command
+
+    def refused() -> int:
+        raise DataError("data/raw.csv is missing: run `make data`")
+
+    assert run_command(refused) == 2
+    assert capsys.readouterr().err == "error: data/raw.csv is missing: run `make data`\n"
+    monkeypatch.setenv("MLRIG_DEBUG", "1")
+    with pytest.raises(DataError, match="is missing"):
+        run_command(refused)
 
 
 def test_a_full_disk_under_the_sqlite_store_ends_the_job_in_one_line(

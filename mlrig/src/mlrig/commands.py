@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import os
 import signal
 import sys
 import threading
@@ -46,9 +47,13 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+DEBUG = "MLRIG_DEBUG"  # set (not 0): a user error shows its traceback instead of one line
+
+
 def run_command(action: Callable[[], int]) -> int:
-    """Run a command; a user error (a full disk too) prints `error: <message>` and exits 2;
-    SIGTERM ends it through the same clean-up as an error, and exits 143."""
+    """Run a command; a user error (a full disk too) prints `error: <message>` and exits 2
+    (with MLRIG_DEBUG=1, its traceback); SIGTERM ends it through the same clean-up as an
+    error, and exits 143."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -62,7 +67,7 @@ def run_command(action: Callable[[], int]) -> int:
     except Exception as err:
         _end_left_run("FAILED")
         line = one_line(err)
-        if line is None:
+        if line is None or os.environ.get(DEBUG, "") not in ("", "0"):
             raise
         print(f"error: {line}", file=sys.stderr)
         return 2
