@@ -14,7 +14,6 @@ import logging
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,10 +27,6 @@ if TYPE_CHECKING:
     from .tracking.store import Tracking
 
 DRIFTED = 3  # `score`'s exit status on a drift breach (predictions written); 2: it failed
-
-# MLflow hints that integer columns cannot hold missing values; the 0/1 labels (model output,
-# dataset target) never do.
-warnings.filterwarnings("ignore", message=r".*Inferred schema contains integer column")
 
 
 def _connected(project: Project) -> tuple[Config, Tracking]:

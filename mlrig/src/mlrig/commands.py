@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,9 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+# MLflow hints that integer columns cannot hold missing values; the 0/1 labels (model output,
+# dataset target) never do. For every command, the DVC stages' too.
+warnings.filterwarnings("ignore", message=r".*Inferred schema contains integer column")
 DEBUG = "MLRIG_DEBUG"  # set (not 0): a user error shows its traceback instead of one line
 
 
