@@ -50,18 +50,19 @@ importlinter iniconfig isympy iterative_telemetry itsdangerous jinja2 jmespath j
 jsonpatch jsonpatch_cli jsonpath_ng jsonpointer jsonschema jsonschema_path
 jsonschema_specifications kiwisolver kombu lazy_object_proxy locket mako markdown_it
 markdown_it_py markupsafe matplotlib mdurl mlflow mlflow_skinny mlflow_tracing mlrig moto
-mpl_toolkits mpmath msgpack multidict narwhals networkx numpy omegaconf openapi_schema_validator
-openapi_spec_validator opentelemetry opentelemetry_api opentelemetry_proto opentelemetry_sdk
-opentelemetry_semantic_conventions optuna orjson packaging pandas partd pathable pathspec pillow
-platformdirs pluggy prettytable prompt_toolkit propcache protobuf psutil psycopg psycopg_binary
-public py py_partiql_parser pyarrow pyasn1 pyasn1_modules pycparser pydantic pydantic_core
-pydantic_settings pydevd_plugins pydot pygit2 pygments pygtrie pylab pyparsing pytest
-pytest_xdist python_dateutil python_dotenv pyyaml referencing regex requests responses
-rfc3339_validator rich rpds rpds_py ruamel ruamel_yaml ruff s3fs s3transfer scikit_learn scipy
-scmrepo semver setuptools shortuuid shtab six sklearn skops smmap sortedcontainers sqlalchemy
-sqlparse sqltrie starlette sympy tabulate tblib threadpoolctl tlz tomlkit toolz tornado tqdm
-typing_extensions typing_inspection tzlocal urllib3 uvicorn validate vine voluptuous wcwidth
-werkzeug wrapt wtforms xdist xgboost xgboost_cpu xmltodict yaml yarl zc zc_lockfile zict zipp
+mpl_toolkits mpmath msgpack multidict mypy_extensions narwhals networkx numpy omegaconf
+openapi_schema_validator openapi_spec_validator opentelemetry opentelemetry_api
+opentelemetry_proto opentelemetry_sdk opentelemetry_semantic_conventions optuna orjson packaging
+pandas pandera partd pathable pathspec pillow platformdirs pluggy prettytable prompt_toolkit
+propcache protobuf psutil psycopg psycopg_binary public py py_partiql_parser pyarrow pyasn1
+pyasn1_modules pycparser pydantic pydantic_core pydantic_settings pydevd_plugins pydot pygit2
+pygments pygtrie pylab pyparsing pytest pytest_xdist python_dateutil python_dotenv pyyaml
+referencing regex requests responses rfc3339_validator rich rpds rpds_py ruamel ruamel_yaml ruff
+s3fs s3transfer scikit_learn scipy scmrepo semver setuptools shortuuid shtab six sklearn skops
+smmap sortedcontainers sqlalchemy sqlparse sqltrie starlette sympy tabulate tblib threadpoolctl
+tlz tomlkit toolz tornado tqdm typeguard typing_extensions typing_inspect typing_inspection
+tzlocal urllib3 uvicorn validate vine voluptuous wcwidth werkzeug wrapt wtforms xdist xgboost
+xgboost_cpu xmltodict yaml yarl zc zc_lockfile zict zipp
 """
 DEPENDENCY_NAMES = frozenset(DEPENDENCY_NAMES_LISTED.split())
 
