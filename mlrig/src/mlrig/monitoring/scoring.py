@@ -12,7 +12,6 @@ linked to the model that scored it, its drift metrics and report logged to it.
 from __future__ import annotations
 
 import json
-import logging
 import tempfile
 import time
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
     from ..tracking.run import RunLogger
     from ..tracking.store import Tracking
 
-log = logging.getLogger(__name__)
 RUN_KIND = {"run.kind": "inference"}
 
 
@@ -74,7 +72,8 @@ def reference_profile(tracking: Tracking, version: ModelVersion) -> Profile:
     try:
         with tempfile.TemporaryDirectory(prefix="profile-") as scratch:
             path = tracking.client.download_artifacts(version.run_id, PROFILE, scratch)
-            return Profile.from_json(Path(path).read_text(), where)
+            text = Path(path).read_bytes().decode("utf-8", errors="replace")
+        return Profile.from_json(text, where)
     except (MlflowException, OSError) as error:
         raise ProfileError(
             f"version {version.version} of {version.name} has no {where}: it was trained "
