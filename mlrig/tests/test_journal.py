@@ -52,7 +52,7 @@ def test_every_operation_is_replayed_into_the_run(project: Project, store: Track
         ("end", ("FINISHED",)),
     )
     lines, complete = journal.sync(project, store)
-    assert complete and lines == [f"{run_id}: replayed 4 logging calls into {store.uri}"]
+    assert complete and lines == [f"{run_id}: replayed 4 logging calls into {store.uri}"], lines
     run = store.client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags["team"] == "replayed" and run.data.params["model.C"] == "1.0"

@@ -180,9 +180,12 @@ def _deliver_run(delivery: Delivery, entry: dict[str, Any]) -> None:
             f"set MLFLOW_TRACKING_URI={entry['uri']} and sync again"
         )
     try:
-        delivery.tracking.client.get_run(delivery.run_id)
+        run = delivery.tracking.client.get_run(delivery.run_id)
     except MlflowException as error:
         raise SyncError(f"run {delivery.run_id} is not on {uri}: {error.message}") from error
+    # The run's own experiment: one set before (MLFLOW_EXPERIMENT_ID, an earlier run of this
+    # process) would refuse to resume a run of another.
+    mlflow.set_experiment(experiment_id=run.info.experiment_id)
     mlflow.start_run(run_id=delivery.run_id)
 
 
@@ -363,7 +366,13 @@ def replay(project: Project, tracking: Tracking, folder: Path) -> tuple[str, boo
     progress_file = folder / PROGRESS
     progress = json.loads(progress_file.read_text()) if progress_file.exists() else {"done": 0}
     state = Delivery(
-        project, tracking, run_id, folder, progress.get("model_uri"), progress.get("version")
+        project,
+        tracking,
+        run_id,
+        folder,
+        model_uri=progress.get("model_uri"),
+        model_id=progress.get("model_id"),
+        version=progress.get("version"),
     )
     deliver(state, header)
     try:
@@ -412,4 +421,4 @@ def fail_unfinished_models(tracking: Tracking, run_id: str) -> str:
 
 
 def _shared(state: Delivery) -> dict[str, Any]:
-    return {"model_uri": state.model_uri, "version": state.version}
+    return {"model_uri": state.model_uri, "model_id": state.model_id, "version": state.version}
