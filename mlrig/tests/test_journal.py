@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GOOD, tracking
+from conftest import GOOD, RAW, tracking
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
@@ -74,6 +74,42 @@ def test_an_interrupted_replay_resumes_after_the_last_delivered_entry(
     assert journal.sync(project, store)[1]
     tags = store.client.get_run(run_id).data.tags
     assert (tags["stage"], tags["more"]) == ("delivered before the interruption", "yes")
+
+
+def test_a_resumed_replay_links_the_metrics_to_the_model_it_logged(
+    project: Project, store: Tracking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server went away right after the model was logged: the next `sync` delivers the
+    model's metrics to that very logged model (its id kept with the progress)."""
+    import pandas as pd
+
+    frame = pd.read_csv(RAW)
+    spec = project.model("linear")
+    cfg = project.load_params()
+    features = frame[cfg.data.features]
+    model = spec.estimator(cfg.model, 0).fit(features, frame[cfg.data.target])
+    auc = [Metric("test_auc", 0.93, 0, 0)]
+    run_id, folder = spooled(
+        store,
+        ("model", (spec, model, features.head(20))),
+        ("model_metrics", (auc, {})),
+        ("end", ("FINISHED",)),
+    )
+    metrics_op = journal.OPS["model_metrics"]
+
+    def server_gone(delivery: journal.Delivery, entry: dict) -> None:
+        raise ConnectionError("the server went away")
+
+    monkeypatch.setitem(journal.OPS, "model_metrics", journal.Op(metrics_op.write, server_gone))
+    with pytest.raises(ConnectionError):
+        journal.sync(project, store)
+    monkeypatch.setitem(journal.OPS, "model_metrics", metrics_op)
+    assert json.loads((folder / journal.PROGRESS).read_text())["done"] == 1
+    assert journal.sync(project, store)[1]
+    (logged,) = store.client.search_logged_models(
+        experiment_ids=[store.client.get_run(run_id).info.experiment_id]
+    )
+    assert [(m.key, m.value) for m in logged.metrics] == [("test_auc", 0.93)]
 
 
 @pytest.mark.parametrize("end", ["sync", "abandon"])
