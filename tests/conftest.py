@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
 import importlib.util
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -131,6 +134,47 @@ def s3_server(log: Path) -> AbstractContextManager[str]:
     """moto's S3 server on loopback."""
     moto = Path(sys.executable).with_name("moto_server")
     return loopback_server([str(moto), "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/", log)
+
+
+@contextmanager
+def osv_stand_in(vulnerable: str | None = None) -> Iterator[str]:
+    """The OSV API `uv audit` asks (querybatch, then each advisory), on loopback: it knows
+    one advisory, for the package `vulnerable` at any version. Yields its URL."""
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def _json(self, value: object) -> None:
+            body = json.dumps(value).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            found = {"vulns": [{"id": ADVISORY, "modified": "2026-01-01T00:00:00Z"}]}
+            self._json({"results": [found if q["package"]["name"] == vulnerable else {}
+                                    for q in asked["queries"]]})  # fmt: skip
+
+        def do_GET(self) -> None:
+            ranges = [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]
+            affected = {"package": {"name": vulnerable, "ecosystem": "PyPI"}, "ranges": ranges}
+            advisory = {"id": ADVISORY, "summary": "a test advisory", "affected": [affected]}
+            self._json({**advisory, "modified": "2026-01-01T00:00:00Z"})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+ADVISORY = "GHSA-test-0001"
 
 
 def md5(path: Path) -> str:

@@ -38,6 +38,7 @@ COMMON_PACKAGE = [
 ]  # fmt: skip
 COMMON = {
     ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".env.example", ".gitignore",
+    ".pre-commit-config.yaml",
     ".python-version", "LICENSE", "MLproject", "Makefile", "README.md", "tasks.py",
     "conf/config.yaml", "conf/tune.yaml", "conf/search/logistic_regression.yaml",
     "conf/compute/local.yaml", "conf/data/breast_cancer.yaml", "conf/data/synthetic.yaml",

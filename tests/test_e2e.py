@@ -20,6 +20,7 @@ import yaml
 from cookiecutter.main import cookiecutter
 
 from conftest import (
+    ADVISORY,
     DEFAULT_SLUG,
     RAW,
     TEMPLATE,
@@ -27,6 +28,7 @@ from conftest import (
     compiled_share,
     free_port,
     loopback_server,
+    osv_stand_in,
     project_env,
     sh,
 )
@@ -332,10 +334,43 @@ def test_baked_project_lints_and_passes_its_own_tests(project: Path) -> None:
     for tier in ("test", "test-slow"):
         out = sh(project, "make", tier)
         assert " passed" in out and " failed" not in out, out[-3000:]
-        assert " skipped" not in out, "the team-server topology must run here, not be skipped"
+        skipped = re.search(r"\d+ skipped", out)  # pytest's count (coverage skips files)
+        assert not skipped, "the team-server topology must run here, not be skipped"
+        if tier == "test":  # the quick tier holds the floor of pyproject.toml
+            assert re.search(r"Required test coverage of 85(\.0)?% reached", out), out[-2000:]
     # Every dependency group is installed now: the hook knows each name they install.
     tool = TEMPLATE / "tools" / "dependency_modules.py"
     sh(project, ".venv/bin/python", str(tool), "--project", PACKAGE, "--check")
+
+
+def test_git_hooks_and_the_audit_pass_on_a_fresh_bake_and_catch_what_they_are_for(
+    project: Path,
+) -> None:
+    """Every hook passes on the bake as it is; a staged private key fails them. The audit
+    passes against an OSV that knows nothing of the lock, and fails naming a package it
+    knows an advisory for."""
+    sh(project, "make", "hooks")
+    assert (project / ".git" / "hooks" / "pre-commit").is_file()
+    out = sh(project, ".venv/bin/pre-commit", "run", "--all-files")
+    assert "Failed" not in out and "ruff format" in out
+    key = project / "deploy.key"
+    key.write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n")
+    try:
+        sh(project, "git", "add", key.name)
+        refused = subprocess.run([".venv/bin/pre-commit", "run", "--files", key.name],
+                                 cwd=project, capture_output=True, text=True)  # fmt: skip
+        assert refused.returncode == 1 and "no private keys" in refused.stdout
+    finally:
+        sh(project, "git", "rm", "--cached", "--quiet", key.name)
+        key.unlink()
+    with osv_stand_in() as clean:
+        out = sh(project, "make", "audit", env={**project_env(project), "OSV_API_URL": clean})
+        assert "Found no known vulnerabilities" in out or "No known vulnerabilities" in out, out
+    with osv_stand_in("tqdm") as knows_one:
+        env = {**project_env(project), "OSV_API_URL": knows_one}
+        failed = subprocess.run(["make", "audit"], cwd=project, env=env, capture_output=True,
+                                text=True)  # fmt: skip
+        assert failed.returncode != 0 and ADVISORY in failed.stdout + failed.stderr
 
 
 def bare_env(project: Path) -> dict[str, str]:

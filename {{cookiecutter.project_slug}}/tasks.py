@@ -228,16 +228,30 @@ def mlflow_run(args: list[str]) -> None:
     cli("mlflow-run", *args)
 
 
-@task("the project's tests, the quick tier (pytest arguments pass through)")
+@task("the project's tests, the quick tier, with coverage (pytest arguments pass through)")
 def test(args: list[str]) -> None:
     install(*extras(), *TESTED, "--inexact")
-    sh(BIN / "pytest", *args)
+    # The coverage floor is the whole quick tier's: a narrower run reports without it.
+    sh(BIN / "pytest", *(["--cov-fail-under=0", *args] if args else []))
 
 
 @task("the slow tier: a Dask cluster, the team server's topology, every module's DVC dependency",
       "test-slow")  # fmt: skip
 def test_slow(args: list[str]) -> None:
-    test(["-m", "slow", *args])
+    test(["-m", "slow", "--no-cov", *args])
+
+
+@task("install the git hooks (.pre-commit-config.yaml); CI runs them on every file")
+def hooks(args: list[str]) -> None:
+    install(*extras(), "--group", "dev", "--inexact")
+    sh(BIN / "pre-commit", "install", *args)
+
+
+@task("audit uv.lock against the OSV vulnerability database (uv audit; OSV_API_URL: a mirror)")
+def audit(args: list[str]) -> None:
+    mirror = os.environ.get("OSV_API_URL")
+    uv("audit", "--frozen", "--preview-features", "audit-command",
+       *(["--service-url", mirror] if mirror else []), *args)  # fmt: skip
 
 
 @task("ruff check + format check + the import layers (lint-imports)")
