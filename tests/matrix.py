@@ -42,7 +42,7 @@ COMMON = {
     ".python-version", "LICENSE", "MLproject", "Makefile", "README.md", "tasks.py",
     "conf/config.yaml", "conf/tune.yaml", "conf/search/logistic_regression.yaml",
     "conf/compute/local.yaml", "conf/data/breast_cancer.yaml", "conf/data/synthetic.yaml",
-    "conf/monitor/default.yaml",
+    "conf/monitor/default.yaml", "conf/experiment/example.yaml",
     "conf/model/logistic_regression.yaml",
     "conf/registry/default.yaml", "conf/tracking/default.yaml", "data/.gitignore",
     "data/raw/.gitignore", "data/raw/breast_cancer.csv.dvc", "dvc.yaml", "models/.gitignore",

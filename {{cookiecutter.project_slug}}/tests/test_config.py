@@ -8,6 +8,7 @@ import itertools
 import pytest
 import yaml
 from mlrig import ConfigError
+from mlrig.config import flatten
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }}.data import BreastCancerParams, SyntheticParams
@@ -40,6 +41,21 @@ def test_mlproject_defaults_match_conf() -> None:
     assert parameters["seed"]["default"] == str(cfg.seed)
     command = spec["entry_points"]["main"]["command"]
     assert all(name + "={" + name + "}" in command for name in parameters)
+
+
+def test_an_experiment_preset_changes_the_logged_params() -> None:
+    """`experiment=example` composes over conf/: its values reach the run's params and tags
+    (what a run logs is the flattened configuration)."""
+    plain = flatten(PROJECT.composed([]).raw)
+    preset = flatten(PROJECT.composed(["experiment=example"]).raw)
+    changed = {key for key in preset if preset[key] != plain.get(key)}
+{%- if cookiecutter.model_library == "xgboost" %}
+    assert changed == {"model.max_depth", "model.learning_rate", "tracking.tags.experiment"}
+{%- else %}
+    assert changed == {"model.C", "tracking.tags.experiment"}
+{%- endif %}
+    assert preset["tracking.tags.experiment"] == "example"
+    assert set(options("experiment")) == {"example"}
 
 
 @pytest.mark.parametrize(
