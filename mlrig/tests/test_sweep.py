@@ -162,6 +162,16 @@ def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
     best = max((c for c in children if c.info.status == "FINISHED"),
                key=lambda run: run.data.metrics["test_auc"])  # fmt: skip
     assert parent.data.tags["best_run_id"] == best.info.run_id
+    # Trials register nothing; each `tune` that finished registered its study's best, once.
+    client = MlflowClient()
+    versions = client.search_model_versions("name = 'demo-model'")
+    assert 2 <= len(versions) <= 3 < len(children)  # "second"'s best, "first"'s one or two
+    second, trials = parent_and_children("second")
+    registered = {v.run_id for v in versions}
+    assert registered <= {r.info.run_id for r in [*children, *trials]}  # trials' models only
+    assert {parent.data.tags["best_run_id"], second.data.tags["best_run_id"]} <= registered
+    challenger = client.get_model_version_by_alias("demo-model", "challenger")
+    assert challenger.run_id == best.info.run_id  # the last `tune`: first's best
 
 
 # A `tune` process up to opening its study, at one instant with the others: once all have

@@ -34,9 +34,10 @@ HYDRA_FLAGS = {
 }  # fmt: skip
 
 
-def run_job(project: Project, cfg: Config) -> Summary:
-    """Load and split the data, train, report and register, all in one run."""
-    return train_and_register(project, cfg)
+def run_job(project: Project, cfg: Config, register: bool = True) -> Summary:
+    """Load and split the data, train, report and register (unless not `register`), all in
+    one run."""
+    return train_and_register(project, cfg, register=register)
 
 
 def hydra_job(project: Project, cfg: DictConfig) -> float:

@@ -42,18 +42,23 @@ class Summary:
     run_name: str
     metrics: dict[str, float]
     model_name: str
-    version: str | None  # None: the run is spooled until `sync`
+    version: str | None  # None: the run is spooled until `sync`, or not registered
     alias: str
     url: str | None
     spooled: Path | None = None
+    registered: bool = True  # False: a tuning trial (its study registers the best trial)
 
     def __str__(self) -> str:
         shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(self.metrics.items()) if "test" in k)
         model = f"models:/{self.model_name}/{self.version} (alias @{self.alias})"
+        if not self.registered:
+            model = "logged, not registered (a tuning trial: the study registers its best)"
+        elif not self.version:
+            model = "registers when the spooled run is synced"
         lines = [
             f"Run:     {self.run_name} ({self.run_id})",
             f"Metrics: {shown}",
-            f"Model:   {model if self.version else 'registers when the spooled run is synced'}",
+            f"Model:   {model}",
         ]
         if self.url:
             local = self.url.startswith(LOCAL_UI)
@@ -70,10 +75,13 @@ def resolve(project: Project, cfg: Config) -> tuple[ModelSpec[Any], Backend[Any]
     return spec, backend_for(project, cfg)
 
 
-def train_and_register(project: Project, cfg: Config, prepared: bool = False) -> Summary:
-    """One run: fit and log, evaluate, register. `prepared`: the DVC train stage, which reads
-    the prepare stage's splits and writes the model (MODEL_DIR) and the report (`reports/`);
-    else the raw data is read and split here (checked before any run starts)."""
+def train_and_register(
+    project: Project, cfg: Config, prepared: bool = False, register: bool = True
+) -> Summary:
+    """One run: fit and log, evaluate, register (unless not `register`: a tuning trial).
+    `prepared`: the DVC train stage, which reads the prepare stage's splits and writes the
+    model (MODEL_DIR) and the report (`reports/`); else the raw data is read and split here
+    (checked before any run starts)."""
     spec, backend = resolve(project, cfg)
     tracking = Tracking.connect(cfg, project.root)
     with backend.session():
@@ -90,7 +98,7 @@ def train_and_register(project: Project, cfg: Config, prepared: bool = False) ->
             if prepared:
                 run.tags({MODEL_UUID_TAG: spec.save(model, MODEL_DIR, backend.sample(splits))})
                 report.write(result)
-            return publish(tracking, cfg, result, model_uri, run, datasets)
+            return publish(tracking, cfg, result, model_uri, run, datasets, register)
 
 
 def fit_and_log(
@@ -134,15 +142,17 @@ def publish(
     model_uri: str | None,
     run: RunLogger,
     datasets: dict[str, Dataset],
+    register: bool = True,
 ) -> Summary:
     """Log metrics (the logged model's too, each linked to its split's dataset) and plots to
-    the run, then register the model (the last step)."""
+    the run, then register the model (the last step), when `register`."""
     run.model_metrics(metric_points(result.metrics), datasets)
     for name, figure in result.figures.items():
         run.figure(figure, f"plots/{name}.png")
     for name, table in result.tables.items():
         run.table(table, f"plots/{name}.json")
-    version = run.register(model_uri, cfg.registry.model_name, cfg.registry.alias)
+    name, alias = cfg.registry.model_name, cfg.registry.alias
+    version = run.register(model_uri, name, alias) if register else None
     finished = None if run.offline else tracking.client.get_run(run.run_id)
     return Summary(
         run_id=run.run_id,
@@ -153,4 +163,5 @@ def publish(
         alias=cfg.registry.alias,
         url=tracking.run_url(finished) if finished else None,
         spooled=run.spool if run.offline else None,
+        registered=register,
     )

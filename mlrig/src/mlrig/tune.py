@@ -166,7 +166,7 @@ def tune(
 
     def objective(trial: optuna.Trial) -> float:
         sampled = [override(key, suggest(trial, key, entry)) for key, entry in space.items()]
-        summary = run_job(project, project.composed([*overrides, *sampled]))
+        summary = run_job(project, project.composed([*overrides, *sampled]), register=False)
         trial.set_user_attr("mlflow_run_id", summary.run_id)
         return summary.metrics[cfg.objective.metric]
 
@@ -187,4 +187,20 @@ def tune(
         finally:
             optuna_log.removeFilter(quiet)
     summary = record_best(tracking, cfg, parent)
-    return f"{summary} (study {study_conf.name} in {study_conf.storage})"
+    registered = register_best(tracking, cfg, parent)
+    return f"{summary} (study {study_conf.name} in {study_conf.storage}){registered}"
+
+
+def register_best(tracking: Tracking, cfg: Config, parent: str) -> str:
+    """Register the model of the study's best trial as `registry.alias` (once: a study whose
+    best did not change registers nothing new); its trials register nothing themselves."""
+    from .registry import register
+
+    client = tracking.client
+    best = client.get_run(parent).data.tags.get("best_run_id")
+    logged = client.get_run(best).outputs.model_outputs if best else []
+    if not best or not logged:
+        return ""
+    name, alias = cfg.registry.model_name, cfg.registry.alias
+    version = register(tracking, f"models:/{logged[-1].model_id}", name, alias, best)
+    return f"; its model: models:/{name}/{version.version} (@{alias})"
