@@ -29,7 +29,7 @@ TESTED: tuple[str, ...] = ({{ tested | join(", ") }})
 UI_ADDRESS = ("127.0.0.1", "5000")
 CLEANED = (
     "data/processed", "models/model", "reports", "dvc_plots", ".hydra-runs", ".pytest_cache",
-    ".ruff_cache",
+    ".ruff_cache", ".mypy_cache",
 )  # fmt: skip
 TASKS: dict[str, tuple[Callable[[list[str]], None], str]] = {}
 
@@ -254,11 +254,12 @@ def audit(args: list[str]) -> None:
        *(["--service-url", mirror] if mirror else []), *args)  # fmt: skip
 
 
-@task("ruff check + format check + the import layers (lint-imports)")
+@task("ruff check + format check + types (mypy, strict) + the import layers (lint-imports)")
 def lint(args: list[str]) -> None:
-    install(*extras(), "--group", "dev", "--inexact")  # ruff, import-linter
+    install(*extras(), "--group", "dev", "--inexact")  # ruff, mypy, import-linter
     sh(BIN / "ruff", "check", ".")
     sh(BIN / "ruff", "format", "--check", ".")
+    sh(BIN / "mypy")
     sh(BIN / "lint-imports", "--no-logo")
 
 
