@@ -4,11 +4,13 @@ its groups composes into a typed configuration, and bad values are refused namin
 from __future__ import annotations
 
 import itertools
+import shutil
+from pathlib import Path
 
 import pytest
 import yaml
 from mlrig import ConfigError
-from mlrig.config import flatten
+from mlrig.config import compose, flatten, to_plain
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }}.data import BreastCancerParams, SyntheticParams
@@ -26,11 +28,28 @@ def options(group: str) -> list[str]:
 
 
 def test_params_yaml_is_the_composition_of_conf() -> None:
+    """... of the committed conf/: without this machine's conf/local/, when it has one."""
     from hydra import compose, initialize_config_dir
 
+    local = ["~local"] if (PROJECT.conf_dir / "local" / "default.yaml").exists() else []
     with initialize_config_dir(config_dir=str(PROJECT.conf_dir), version_base="1.3"):
-        expected = OmegaConf.to_container(compose(config_name="config"), resolve=True)
+        composed = compose(config_name="config", overrides=local)
+        expected = OmegaConf.to_container(composed, resolve=True)
     assert yaml.safe_load((PROJECT.root / "params.yaml").read_text()) == expected
+
+
+def test_conf_local_overrides_everything_on_its_machine(tmp_path: Path) -> None:
+    """conf/local/default.yaml, when it exists, is composed last: its values reach the run's
+    params (over an experiment preset's too)."""
+    conf = shutil.copytree(PROJECT.conf_dir, tmp_path / "conf")
+    plain = flatten(to_plain(compose(conf, ["experiment=example"])))
+    (conf / "local").mkdir(exist_ok=True)
+    (conf / "local" / "default.yaml").write_text(
+        "# @package _global_\nseed: 7\ntracking:\n  tags:\n    experiment: on-my-laptop\n"
+    )
+    local = flatten(to_plain(compose(conf, ["experiment=example"])))
+    assert {k for k in local if local[k] != plain.get(k)} == {"seed", "tracking.tags.experiment"}
+    assert (local["seed"], local["tracking.tags.experiment"]) == ("7", "on-my-laptop")
 
 
 def test_mlproject_defaults_match_conf() -> None:
