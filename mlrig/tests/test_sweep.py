@@ -4,6 +4,7 @@ is seeded, resumes where it was interrupted, and can be shared by two processes.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -172,6 +173,26 @@ def test_tune_is_seeded_resumable_and_records_the_best(workspace: Path) -> None:
     assert {parent.data.tags["best_run_id"], second.data.tags["best_run_id"]} <= registered
     challenger = client.get_model_version_by_alias("demo-model", "challenger")
     assert challenger.run_id == best.info.run_id  # the last `tune`: first's best
+
+
+def test_tune_prunes_trials_by_the_validation_metric_and_registers_once(workspace: Path) -> None:
+    """XGBoost reports each round's validation AUC to the trial; the median pruner stops the
+    trials behind the earlier ones (PRUNED in Optuna, tagged so on their FAILED runs); the
+    study registers one version, its best completed trial's."""
+    storage = f"sqlite:///{workspace / 'studies.db'}"
+    args = ("--study", "pruned", "--storage", storage, "--n-trials", "8", *BOOSTED)
+    assert tune(workspace, *args).wait() == 0, newest_log(workspace).read_text()[-3000:]
+    said = newest_log(workspace).read_text()
+    assert re.search(r"trial \d+ pruned at round \d+: auc=0\.\d+", said), said[-3000:]
+    pruned = finished(workspace, "pruned", "PRUNED")
+    assert len(pruned) >= 1 and len(finished(workspace, "pruned")) + len(pruned) == 8
+    parent, children = parent_and_children("pruned")
+    marked = [c for c in children if c.data.tags.get("optuna.trial_state") == "PRUNED"]
+    assert len(marked) == len(pruned) and {c.info.status for c in marked} == {"FAILED"}
+    assert parent.data.tags["sweep.pruned"] == str(len(pruned))
+    assert parent.data.tags["sweep.failed"] == "0"
+    (version,) = MlflowClient().search_model_versions("name = 'demo-model'")
+    assert version.run_id == parent.data.tags["best_run_id"]
 
 
 # A `tune` process up to opening its study, at one instant with the others: once all have

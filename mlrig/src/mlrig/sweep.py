@@ -19,6 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from .config import Config
+from .pruning import PRUNED_TAG
 from .tracking.delivery import metric_points
 from .tracking.lineage import lineage_tags
 from .tracking.run import nested_under
@@ -87,8 +88,10 @@ def record_best(tracking: Tracking, cfg: Config, parent_id: str, jobs: int | Non
         for run in children
         if run.info.status == "FINISHED" and not math.isnan(run.data.metrics.get(metric, math.nan))
     ]
-    failed = (len(children) if jobs is None else max(jobs, len(children))) - len(scored)
-    tags = [RunTag("sweep.children", str(len(children))), RunTag("sweep.failed", str(failed))]
+    pruned = sum(run.data.tags.get(PRUNED_TAG) == "PRUNED" for run in children)
+    failed = (len(children) if jobs is None else max(jobs, len(children))) - len(scored) - pruned
+    tags = [RunTag("sweep.children", str(len(children))), RunTag("sweep.failed", str(failed)),
+            RunTag("sweep.pruned", str(pruned))]  # fmt: skip
     if not scored:
         client.log_batch(parent_id, tags=tags)
         client.set_terminated(parent_id, "FAILED")
@@ -100,6 +103,7 @@ def record_best(tracking: Tracking, cfg: Config, parent_id: str, jobs: int | Non
     client.log_batch(parent_id, metrics=metric_points({f"best_{metric}": value}), tags=tags)
     client.set_terminated(parent_id, "FINISHED")
     return (
-        f"Sweep {parent.info.run_name}: {len(scored)} finished, {failed} failed; "
+        f"Sweep {parent.info.run_name}: {len(scored)} finished, {failed} failed"
+        f"{f', {pruned} pruned' if pruned else ''}; "
         f"best {metric}={value:.4f} in {best.info.run_name} ({best.info.run_id})"
     )

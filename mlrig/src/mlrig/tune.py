@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
+from . import pruning
 from .config import Config, ConfigError, check
 from .job import run_job
 from .sweep import record_best
@@ -34,7 +35,11 @@ STUDY_TAG = "optuna.study"
 class Study:
     name: str
     storage: str
-    n_trials: int
+    n_trials: int  # finished trials: completed or pruned
+    # Optuna's median pruner: after `startup_trials` finished trials, a trial whose validation
+    # metric after a round (from `warmup_rounds` on) is worse than the median of the earlier
+    # trials' at that round stops there. None: no pruning.
+    pruning: dict[str, int] | None = None
 
 
 def study_options(
@@ -44,10 +49,17 @@ def study_options(
     options = OmegaConf.to_container(OmegaConf.load(project.conf_dir / "tune.yaml"))
     assert isinstance(options, dict)
     kind = project.spec(cfg.model).name
+    pruning = options.get("pruning")
+    check(
+        pruning is None
+        or (isinstance(pruning, dict) and set(pruning) == {"startup_trials", "warmup_rounds"}),
+        "tune.yaml: pruning is null, or {startup_trials: N, warmup_rounds: N}",
+    )
     study = Study(
         name=name or options.get("study_name") or f"{cfg.project}-{kind}",
         storage=storage or options.get("storage") or f"sqlite:///{project.root / 'optuna.db'}",
         n_trials=int(options.get("n_trials") or 0) if n_trials is None else n_trials,
+        pruning={key: int(value) for key, value in pruning.items()} if pruning else None,
     )
     check(study.n_trials >= 1, "tune: n_trials must be >= 1")
     return study
@@ -113,12 +125,20 @@ def open_study(cfg: Config, study: Study) -> optuna.Study:
     import optuna
     from sqlalchemy.exc import SQLAlchemyError
 
+    pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
+    if study.pruning:
+        pruner = optuna.pruners.MedianPruner(
+            n_startup_trials=study.pruning["startup_trials"],
+            n_warmup_steps=study.pruning["warmup_rounds"],
+        )
+
     def create() -> optuna.Study:
         return optuna.create_study(
             study_name=study.name,
             storage=study.storage,
             direction=cfg.objective.direction,
             sampler=optuna.samplers.TPESampler(seed=cfg.seed),
+            pruner=pruner,
             load_if_exists=True,
         )
 
@@ -164,13 +184,28 @@ def tune(
     study = open_study(cfg, study_conf)
     parent = study_parent(tracking, cfg, study_conf)
 
+    # The validation metric a round reports: the objective's, without its split (test_auc: auc).
+    metric = cfg.objective.metric.split("_", 1)[-1]
+
     def objective(trial: optuna.Trial) -> float:
+        import mlflow
+        import optuna
+
         sampled = [override(key, suggest(trial, key, entry)) for key, entry in space.items()]
-        summary = run_job(project, project.composed([*overrides, *sampled]), register=False)
+        try:
+            with pruning.active(trial, metric):
+                cfg_trial = project.composed([*overrides, *sampled])
+                summary = run_job(project, cfg_trial, register=False)
+        except optuna.TrialPruned as pruned:
+            stopped = mlflow.last_active_run()
+            if stopped is not None:  # its run ended FAILED: say why
+                tracking.client.set_tag(stopped.info.run_id, pruning.PRUNED_TAG, "PRUNED")
+            log.info("trial %d %s", trial.number, pruned)
+            raise
         trial.set_user_attr("mlflow_run_id", summary.run_id)
         return summary.metrics[cfg.objective.metric]
 
-    finished = (TrialState.COMPLETE,)
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
     log.info("study %s: %d of %d trials finished", study_conf.name, done, study_conf.n_trials)
     if done < study_conf.n_trials:

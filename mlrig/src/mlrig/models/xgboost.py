@@ -11,6 +11,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import pruning
 from ..config import ConfigError
 from .base import Labelled, ModelRefused, ModelSpec, P, TrainResult, pinned
 
@@ -29,7 +30,7 @@ BOOSTER_CLASS = "xgboost.core.Booster"  # what a serving image builds: it answer
 
 def progress(rounds: int) -> Any:
     """A training callback that logs a tenth of the way at a time: the round and the latest
-    validation metrics."""
+    validation metrics; under `tune`, it reports them to the trial (`mlrig.pruning`)."""
     from xgboost.callback import TrainingCallback
 
     every = max(1, rounds // 10)
@@ -37,11 +38,12 @@ def progress(rounds: int) -> Any:
     class Progress(TrainingCallback):
         def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
             done = epoch + 1
+            latest = {name: float(v[-1]) for name, v in evals_log.get(EVALS[1], {}).items()}
             if done % every == 0 or done == rounds:
-                latest = evals_log.get(EVALS[1], {})
-                shown = ", ".join(f"{name}={values[-1]:.4f}" for name, values in latest.items())
+                shown = ", ".join(f"{name}={value:.4f}" for name, value in latest.items())
                 log.info("round %d/%d: valid %s", done, rounds, shown)
-            return False  # never stops training
+            pruning.report(done, latest)  # a tuning trial the pruner stops raises here
+            return False
 
     return Progress()
 
