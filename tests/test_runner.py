@@ -10,6 +10,8 @@ import json
 import re
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,14 @@ CREDENTIALS = {  # what a repository holds as secrets (the server below has no a
 }
 
 
+@contextmanager
+def ci_env() -> Iterator[dict[str, str]]:
+    """What ci.yml's runs get from the runner: QUICK, and the OSV API that `make audit` asks,
+    a stand-in on loopback (api.osv.dev is out of reach here)."""
+    with osv_stand_in() as osv:
+        yield {**QUICK, "OSV_API_URL": osv}
+
+
 def bake(tmp: Path, answers: dict[str, str] | None = None) -> tuple[Path, str]:
     """A bake, and where its git remote (a bare repository) will be."""
     baked = cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp), extra_context=answers)
@@ -78,10 +88,8 @@ def summary(output: str) -> str:
 @ORIGIN
 def test_ci_on_a_push_and_on_a_pull_request(origin: tuple[Path, str], tmp_path: Path) -> None:
     _, remote = origin
-    with osv_stand_in() as osv:  # the OSV API that `make audit` asks, on loopback
-        pushed = Runner.clone(remote, tmp_path / "push").run(
-            "push", "ci.yml", env={**QUICK, "OSV_API_URL": osv}
-        )
+    with ci_env() as env:
+        pushed = Runner.clone(remote, tmp_path / "push").run("push", "ci.yml", env=env)
     assert pushed.returncode == 0, pushed.stdout[-6000:] + pushed.stderr[-2000:]
     assert outcome(pushed.stdout, "ci/test") == "succeeded"
     plain = re.sub(r"\x1b\[[0-9;]*m", "", pushed.stdout)  # pytest colours its summary
@@ -105,8 +113,8 @@ def test_ci_on_a_push_and_on_a_pull_request(origin: tuple[Path, str], tmp_path: 
         "number": 1,
         "pull_request": {"base": {"ref": "main"}, "head": {"ref": "deeper-trees"}},
     }
-    with osv_stand_in() as osv:
-        done = runner.run("pull_request", "ci.yml", event, env={**QUICK, "OSV_API_URL": osv})
+    with ci_env() as env:
+        done = runner.run("pull_request", "ci.yml", event, env=env)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     written = summary(done.stdout)
     assert "Metrics: this pull request against origin/main" in written, written
@@ -211,6 +219,7 @@ def test_ci_pulls_the_data_from_an_s3_remote_with_secrets(tmp_path: Path) -> Non
         runner = Runner.clone(remote, tmp_path / "ci")
         secrets = {f"DVC_{name}": value for name, value in keys.items()}
         secrets["DVC_S3_ENDPOINT_URL"] = endpoint
-        done = runner.run("push", "ci.yml", secrets=secrets, env=QUICK)
+        with ci_env() as env:
+            done = runner.run("push", "ci.yml", secrets=secrets, env=env)
         assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
         assert "pulled from the DVC remote" in done.stdout
