@@ -36,35 +36,38 @@ RESERVED_PACKAGES = frozenset({"tasks", "conftest"})
 # runs with --check. A package or project of one of these names would be imported or resolved
 # instead of the library.
 DEPENDENCY_NAMES_LISTED = """
-PIL aiobotocore aiohappyeyeballs aiohttp aiohttp_retry aioitertools aiosignal alembic amqp
-annotated_doc annotated_types antlr4 antlr4_python3_runtime anyio appdirs ast_serialize asyncssh
-atpublic attr attrs aws_xray_sdk billiard blinker boto3 botocore cachetools celery certifi cffi
-cfgv cfn_lint cfnlint charset_normalizer click click_didyoumean click_plugins click_repl
-cloudpickle colorama colorlog configobj contourpy coverage cryptography cycler dask databricks
-databricks_sdk dateutil dictdiffer diskcache distlib distributed distro docker dotenv dpath
-dulwich dvc dvc_data dvc_http dvc_objects dvc_render dvc_s3 dvc_studio_client dvc_task
-entrypoints execnet fastapi fastjsonschema filelock flask flask_cors flask_wtf flatten_dict
-flufl flufl_lock fontTools fonttools frozenlist fsspec funcy git gitdb gitpython google
-google_auth grandalf graphene graphql graphql_core graphql_relay grimp gto gunicorn h11 huey
-hydra hydra_core identify idna import_linter importlib_metadata importlinter iniconfig isympy
-iterative_telemetry itsdangerous jinja2 jmespath joblib joserfc jsonpatch jsonpatch_cli
-jsonpath_ng jsonpointer jsonschema jsonschema_path jsonschema_specifications jupyter
-jupyter_core kiwisolver kombu lazy_object_proxy librt locket mako markdown_it markdown_it_py
-markupsafe matplotlib mdurl mlflow mlflow_skinny mlflow_tracing mlrig moto mpl_toolkits mpmath
-msgpack multidict mypy mypy_extensions mypyc narwhals nbformat nbstripout networkx nodeenv numpy
+IPython PIL aiobotocore aiohappyeyeballs aiohttp aiohttp_retry aioitertools aiosignal alembic
+amqp annotated_doc annotated_types antlr4 antlr4_python3_runtime anyio appdirs ast_serialize
+asttokens asyncssh atpublic attr attrs aws_xray_sdk billiard blinker boto3 botocore cachetools
+celery certifi cffi cfgv cfn_lint cfnlint charset_normalizer click click_didyoumean
+click_plugins click_repl cloudpickle colorama colorlog comm configobj contourpy coverage
+cryptography cycler dask databricks databricks_sdk dateutil debugpy dictdiffer diskcache distlib
+distributed distro docker dotenv dpath dulwich dvc dvc_data dvc_http dvc_objects dvc_render
+dvc_s3 dvc_studio_client dvc_task entrypoints execnet executing fastapi fastjsonschema filelock
+flask flask_cors flask_wtf flatten_dict flufl flufl_lock fontTools fonttools frozenlist fsspec
+funcy git gitdb gitpython google google_auth grandalf graphene graphql graphql_core
+graphql_relay grimp gto gunicorn h11 huey hydra hydra_core identify idna import_linter
+importlib_metadata importlinter iniconfig ipykernel ipykernel_launcher ipython
+ipython_pygments_lexers isympy iterative_telemetry itsdangerous jedi jinja2 jmespath joblib
+joserfc jsonpatch jsonpatch_cli jsonpath_ng jsonpointer jsonschema jsonschema_path
+jsonschema_specifications jupyter jupyter_client jupyter_core kiwisolver kombu lazy_object_proxy
+librt locket mako markdown_it markdown_it_py markupsafe matplotlib matplotlib_inline mdurl
+mlflow mlflow_skinny mlflow_tracing mlrig moto mpl_toolkits mpmath msgpack multidict mypy
+mypy_extensions mypyc narwhals nbclient nbformat nbstripout nest_asyncio2 networkx nodeenv numpy
 omegaconf openapi_schema_validator openapi_spec_validator opentelemetry opentelemetry_api
 opentelemetry_proto opentelemetry_sdk opentelemetry_semantic_conventions optuna orjson packaging
-pandas pandas_stubs pandera partd pathable pathspec pillow platformdirs pluggy pre_commit
-pre_commit_hooks prettytable prompt_toolkit propcache protobuf psutil psycopg psycopg_binary
-public py py_partiql_parser pyarrow pyasn1 pyasn1_modules pycparser pydantic pydantic_core
-pydantic_settings pydevd_plugins pydot pygit2 pygments pygtrie pylab pyparsing pytest pytest_cov
-pytest_xdist python_dateutil python_discovery python_dotenv pyyaml referencing regex requests
-responses rfc3339_validator rich rpds rpds_py ruamel ruamel_yaml ruff s3fs s3transfer
-scikit_learn scipy scmrepo semver setuptools shortuuid shtab six sklearn skops smmap
-sortedcontainers sqlalchemy sqlparse sqltrie starlette sympy tabulate tblib threadpoolctl tlz
-tomlkit toolz tornado tqdm traitlets typeguard typing_extensions typing_inspect
-typing_inspection tzlocal urllib3 uvicorn validate vine virtualenv voluptuous wcwidth werkzeug
-wrapt wtforms xdist xgboost xgboost_cpu xmltodict yaml yarl zc zc_lockfile zict zipp
+pandas pandas_stubs pandera parso partd pathable pathspec pexpect pillow platformdirs pluggy
+pre_commit pre_commit_hooks prettytable prompt_toolkit propcache protobuf psutil psycopg
+psycopg_binary ptyprocess public pure_eval py py_partiql_parser pyarrow pyasn1 pyasn1_modules
+pycparser pydantic pydantic_core pydantic_settings pydevd_plugins pydot pygit2 pygments pygtrie
+pylab pyparsing pytest pytest_cov pytest_xdist python_dateutil python_discovery python_dotenv
+pyyaml pyzmq referencing regex requests responses rfc3339_validator rich rpds rpds_py ruamel
+ruamel_yaml ruff s3fs s3transfer scikit_learn scipy scmrepo semver setuptools shortuuid shtab
+six sklearn skops smmap sortedcontainers sqlalchemy sqlparse sqltrie stack_data starlette sympy
+tabulate tblib threadpoolctl tlz tomlkit toolz tornado tqdm traitlets typeguard
+typing_extensions typing_inspect typing_inspection tzlocal urllib3 uvicorn validate vine
+virtualenv voluptuous wcwidth werkzeug wrapt wtforms xdist xgboost xgboost_cpu xmltodict yaml
+yarl zc zc_lockfile zict zipp zmq
 """
 DEPENDENCY_NAMES = frozenset(DEPENDENCY_NAMES_LISTED.split())
 

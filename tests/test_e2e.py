@@ -4,6 +4,7 @@ lint and tests, and the DVC remote round trip -- real tools, the embedded sqlite
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shlex
@@ -351,18 +352,31 @@ def test_git_hooks_and_the_audit_pass_on_a_fresh_bake_and_catch_what_they_are_fo
     knows an advisory for."""
     sh(project, "make", "hooks")
     assert (project / ".git" / "hooks" / "pre-commit").is_file()
-    out = sh(project, ".venv/bin/pre-commit", "run", "--all-files")
-    assert "Failed" not in out and "ruff format" in out
+    out = sh(project, "make", "hooks-run")
+    assert "Failed" not in out and "ruff format" in out and "notebooks without outputs" in out
+    # A commit (git runs the installed hook, the venv not on PATH) of a private key and of a
+    # notebook with its outputs: refused; the notebook is left stripped, ready to add again.
     key = project / "deploy.key"
     key.write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n")
+    notebook = project / "notebooks" / "start.ipynb"
+    committed = notebook.read_text()
+    executed = json.loads(committed)
+    code = next(cell for cell in executed["cells"] if cell["cell_type"] == "code")
+    code["execution_count"] = 1
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["569 rows\n"]}]
+    notebook.write_text(json.dumps(executed, indent=1))
     try:
-        sh(project, "git", "add", key.name)
-        refused = subprocess.run([".venv/bin/pre-commit", "run", "--files", key.name],
-                                 cwd=project, capture_output=True, text=True)  # fmt: skip
-        assert refused.returncode == 1 and "no private keys" in refused.stdout
+        sh(project, "git", "add", key.name, "notebooks")
+        refused = subprocess.run(["git", "commit", "-m", "key and outputs"], cwd=project,
+                                 env=bare_env(project), capture_output=True, text=True)  # fmt: skip
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert re.search(r"no private keys\.+Failed", refused.stdout), refused.stdout
+        assert re.search(r"notebooks without outputs\.+Failed", refused.stdout), refused.stdout
+        assert json.loads(notebook.read_text())["cells"] == json.loads(committed)["cells"]
     finally:
-        sh(project, "git", "rm", "--cached", "--quiet", key.name)
+        sh(project, "git", "reset", "--quiet", "HEAD", key.name, "notebooks")
         key.unlink()
+        notebook.write_text(committed)
     with osv_stand_in() as clean:
         out = sh(project, "make", "audit", env={**project_env(project), "OSV_API_URL": clean})
         assert "Found no known vulnerabilities" in out or "No known vulnerabilities" in out, out

@@ -11,6 +11,7 @@ every command: it is checked to be so, file by file.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 from conftest import TEMPLATE, check_dvc_round_trip, compiled_share, project_env, s3_server, sh
+from linters import DEVCONTAINER_SCHEMA, check_schema
 from matrix import (
     OPTIONS,
     Choice,
@@ -107,6 +109,24 @@ def test_rendered_and_parseable(bake: tuple[Choice, Path]) -> None:
 
 def test_ruff_clean(bake: tuple[Choice, Path]) -> None:
     check_ruff_clean(bake[1])
+
+
+def test_devcontainer_matches_its_schema(bake: tuple[Choice, Path]) -> None:
+    choice, project = bake
+    path = project / ".devcontainer" / "devcontainer.json"
+    checked = check_schema(path, schema=str(DEVCONTAINER_SCHEMA))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    config = json.loads(path.read_text())
+    assert config["image"].endswith(f":{choice['python_version']}")
+    assert config["postCreateCommand"] == "python3 tasks.py setup hooks run"
+
+
+def test_the_devcontainer_schema_refuses_what_it_does_not_know(tmp_path: Path) -> None:
+    """The vendored schema is the strict one: a misspelt property fails the check above."""
+    path = tmp_path / "devcontainer.json"
+    path.write_text(json.dumps({"image": "python:3.11", "postCreateCommnd": "make setup"}))
+    refused = check_schema(path, schema=str(DEVCONTAINER_SCHEMA))
+    assert refused.returncode != 0 and "postCreateCommnd" in refused.stdout
 
 
 def test_committed(bake: tuple[Choice, Path]) -> None:

@@ -18,10 +18,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+WINDOWS = os.name == "nt"
+
+
+def scripts(venv: Path, windows: bool = WINDOWS) -> Path:
+    """A venv's folder of executables: Scripts on Windows, bin elsewhere."""
+    return venv / ("Scripts" if windows else "bin")
+
+
+def executable(folder: Path, name: str, windows: bool = WINDOWS) -> Path:
+    """The file of an executable in a folder (Windows: NAME.exe)."""
+    return folder / (f"{name}.exe" if windows else name)
+
+
 VENV = ROOT / ".venv"
-BIN = VENV / "bin"
+BIN = scripts(VENV)
 PACKAGE = "{{ cookiecutter.package_name }}"
-UV = ROOT / ".uv" / "bin" / "uv"
+UV = executable(ROOT / ".uv" / "bin", "uv")  # pip --target: bin/ on every platform
 UV_VERSION = "0.13.9"  # the uv every machine of the project uses (pyproject: required-version)
 # What the tests need beyond `setup`{{ ": compute=dask" if cookiecutter.model_library == "xgboost" }}{{ ", the team server's topology" if cookiecutter.team_server == "yes" }}.
 {%- set tested = ['"--group", "dev"'] + (['"--group", "dask"'] if cookiecutter.model_library == "xgboost" else []) + (['"--group", "team"'] if cookiecutter.team_server == "yes" else []) %}
@@ -31,6 +44,8 @@ CLEANED = (
     "data/processed", "models/model", "reports", "dvc_plots", ".hydra-runs", ".pytest_cache",
     ".ruff_cache", ".mypy_cache",
 )  # fmt: skip
+# Windows: `python3` in the venv's Scripts (first on PATH where tasks.py runs DVC).
+PYTHON3_CMD = '@"%~dp0python.exe" %*\n'  # written in text mode: CRLF there
 TASKS: dict[str, tuple[Callable[[list[str]], None], str]] = {}
 
 
@@ -119,6 +134,8 @@ def install(*options: str) -> None:
         )
         raise
     uv("sync", "--locked", "--quiet", "--python", sys.executable, *options)
+    if WINDOWS:  # dvc.yaml's stages run `python3 tasks.py`: a Windows venv has no python3.exe
+        (BIN / "python3.cmd").write_text(PYTHON3_CMD)
     if compile_ahead():
         tests = r"[\\/]tests?[\\/]"
         sh(BIN / "python", "-m", "compileall", "-q", "-j0", "-x", tests, VENV / "lib")
@@ -173,7 +190,7 @@ def interpreter() -> Path:
     if ".dvc" in ROOT.parts:
         roots.append(Path(*ROOT.parts[: ROOT.parts.index(".dvc")]))
     for root in roots:
-        python = root / ".venv" / "bin" / "python"
+        python = executable(scripts(root / ".venv"), "python")
         if python.exists():
             return python
     if sys.prefix != sys.base_prefix:
@@ -186,10 +203,12 @@ def stage(args: list[str]) -> None:
     stages = sorted(path.stem for path in (ROOT / "src" / PACKAGE / "stages").glob("[!_]*.py"))
     if len(args) != 1 or args[0] not in stages:
         raise SystemExit(f"stage: name one of {stages}, e.g. `python3 tasks.py stage -- prepare`")
-    python = interpreter()
+    command = [str(interpreter()), "-m", f"{PACKAGE}.stages.{args[0]}"]
     sys.stdout.flush()
+    if WINDOWS:  # os.execv would end this process before the stage ends, and DVC with it
+        raise SystemExit(subprocess.call(command))
     # The stage replaces this process: DVC's signals reach it directly.
-    os.execv(python, [str(python), "-m", f"{PACKAGE}.stages.{args[0]}"])  # noqa: S606
+    os.execv(command[0], command)  # noqa: S606
 
 
 @task("uv lock after editing pyproject.toml (ARGS=--upgrade moves every pin forward)")
@@ -245,6 +264,22 @@ def test_slow(args: list[str]) -> None:
 def hooks(args: list[str]) -> None:
     install(*extras(), "--group", "dev", "--inexact")
     sh(BIN / "pre-commit", "install", *args)
+
+
+@task("run every git hook on every file, as CI does (ARGS: `pre-commit run` options)",
+      "hooks-run")  # fmt: skip
+def hooks_run(args: list[str]) -> None:
+    sh(BIN / "pre-commit", "run", *(args or ["--all-files"]))
+
+
+@task("run a tool of .venv, or uv (`tasks.py tool -- ruff check .`): the git hooks' entry")
+def tool(args: list[str]) -> None:
+    if not args:
+        raise SystemExit("tool: name it, e.g. `python3 tasks.py tool -- ruff check .`")
+    if args[0] == "uv":
+        uv(*args[1:])
+    else:
+        sh(BIN / args[0], *args[1:])
 
 
 @task("audit uv.lock against the OSV vulnerability database (uv audit; OSV_API_URL: a mirror)")

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+import yaml
 from mlrig.tracking.store import LOCAL_UI
 
 from {{ cookiecutter.package_name }}.project import PROJECT
@@ -81,6 +82,7 @@ except KeyboardInterrupt:
 RUNNER = "import sys, tasks; tasks.sh(sys.executable, '-c', sys.argv[1], sys.argv[2])"
 
 
+@pytest.mark.skipif(os.name == "nt", reason="a terminal's Ctrl-C to a POSIX process group")
 def test_ctrl_c_lets_the_command_clean_up_and_ends_in_its_line(tmp_path) -> None:
     """Ctrl-C reaches the task and its command (one process group): the task waits for the
     command's clean-up, prints no traceback of its own, and exits with the command's code."""
@@ -120,3 +122,43 @@ def test_an_s3_endpoint_for_a_remote_not_on_s3_is_named_and_ignored(capsys) -> N
         f"note: DVC_S3_ENDPOINT_URL is set, but the default DVC remote {name!r} is not on S3 "
         "(../.dvc-storage): the variable is ignored"
     )
+
+
+def test_the_venv_layout_per_platform(tmp_path) -> None:
+    """bin/ and bare names on Linux and macOS, Scripts/ and .exe on Windows; this machine's
+    venv is where tasks.py looks for it."""
+    module = load_tasks()
+    assert module.scripts(tmp_path, windows=False) == tmp_path / "bin"
+    assert module.scripts(tmp_path, windows=True) == tmp_path / "Scripts"
+    assert module.executable(tmp_path, "python", windows=True) == tmp_path / "python.exe"
+    assert module.executable(tmp_path, "python", windows=False) == tmp_path / "python"
+    assert module.executable(module.BIN, "python").is_file()
+    assert module.UV.parent == PROJECT_ROOT / ".uv" / "bin"  # pip --target's, on every platform
+
+
+def test_a_stage_on_windows_waits_for_its_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no exec: the task runs the stage as a child and exits with its code (an
+    os.execv there would end the task at once, and DVC would take the stage as done)."""
+    module = load_tasks()
+    called: list[list[str]] = []
+    monkeypatch.setattr(module, "WINDOWS", True)
+    monkeypatch.setattr(module.os, "execv", lambda *args: pytest.fail("exec on Windows"))
+    monkeypatch.setattr(module.subprocess, "call", lambda command: called.append(command) or 3)
+    with pytest.raises(SystemExit) as stopped:
+        module.stage(["prepare"])
+    assert stopped.value.code == 3
+    package = "{{ cookiecutter.package_name }}"
+    assert called == [[str(module.interpreter()), "-m", f"{package}.stages.prepare"]]
+
+
+def test_every_git_hook_runs_a_tool_the_venv_or_uv_provides() -> None:
+    """The hooks name their tools through `tasks.py tool` (no path of one platform's venv),
+    and each named tool is installed by `make hooks` (the dev group)."""
+    module = load_tasks()
+    config = yaml.safe_load((PROJECT_ROOT / ".pre-commit-config.yaml").read_text())
+    entries = [hook["entry"].split() for repo in config["repos"] for hook in repo["hooks"]]
+    assert entries and all(entry[:4] == ["python3", "tasks.py", "tool", "--"] for entry in entries)
+    tools = {entry[4] for entry in entries} - {"uv"}
+    assert {name for name in tools if not module.executable(module.BIN, name).is_file()} == set()
+    refused = tasks("tool")
+    assert refused.returncode == 1 and "tool: name it" in refused.stderr

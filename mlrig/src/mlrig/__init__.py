@@ -18,6 +18,7 @@ from .models.sklearn import SklearnModel
 from .models.xgboost import XGBoostModel
 from .project import Project
 from .report import Evaluated, Report, Scored
+from .workbench import connect, last_run, load_model, pipeline_config
 
 __version__ = version("mlrig")
 
@@ -42,7 +43,11 @@ __all__ = [
     "XGBoostModel",
     "__version__",
     "check",
+    "connect",
+    "last_run",
+    "load_model",
     "main",
+    "pipeline_config",
     "stage",
     "webhook_commands",
 ]

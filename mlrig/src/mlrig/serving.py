@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from .data import read_table
 from .errors import ProjectError
 from .models import registered
 from .models.base import ModelRefused
+from .processes import group_options, stop_group
 from .registry import validated
 
 if TYPE_CHECKING:
@@ -145,8 +145,7 @@ def _serving(folder: Path, timeout_s: float) -> Iterator[str]:
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(folder),
                "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     bin_first = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    server = subprocess.Popen(command, env={**os.environ, "PATH": bin_first},
-                              start_new_session=True)  # fmt: skip
+    server = subprocess.Popen(command, env={**os.environ, "PATH": bin_first}, **group_options())
     try:
         deadline = time.monotonic() + timeout_s
         while not _answers(f"{url}/ping"):
@@ -157,9 +156,7 @@ def _serving(folder: Path, timeout_s: float) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_group(server, timeout_s=30)
 
 
 def _answers(url: str) -> bool:

@@ -13,7 +13,6 @@ import functools
 import json
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -25,6 +24,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from .processes import group_options, stop_group
 
 SECRETS = {
     "POSTGRES_PASSWORD": "pg-test-password",
@@ -123,26 +124,19 @@ def background(
     with log.open("w") as output:
         process = subprocess.Popen(
             command, cwd=cwd, env={**os.environ, "PATH": path, **env}, stdout=output,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            stderr=subprocess.STDOUT, **group_options(),
         )  # fmt: skip
     try:
         wait_http(url, process, log)
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_group(process)
         log.unlink(missing_ok=True)
 
 
 def kill(server: subprocess.Popen) -> None:
     """SIGKILL a server started by `background` (its whole process group)."""
-    os.killpg(server.pid, signal.SIGKILL)
-    server.wait()
+    stop_group(server, force=True)
 
 
 def topology_unavailable() -> str | None:

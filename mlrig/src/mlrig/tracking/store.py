@@ -75,16 +75,12 @@ def sqlite_lock(uri: str) -> Iterator[None]:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         yield
         return
-    import fcntl
+    from filelock import FileLock  # fcntl's flock on POSIX, LockFileEx on Windows
 
     database = sqlite_path(uri)
-    # Read-only and made writable by all: a teammate's lock file in a shared folder still opens.
-    lock = os.open(database.with_name(f"{database.name}.lock"), os.O_RDONLY | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # Made writable by all: a teammate's lock file in a shared folder still opens.
+    with FileLock(database.with_name(f"{database.name}.lock"), mode=0o666):
         yield
-    finally:
-        os.close(lock)  # releases the lock
 
 
 def preflight(uri: str, timeout_s: float) -> None:
