@@ -56,7 +56,8 @@ bench: $(VENV)/.installed  ## bake into build/bench, run it, print the benchmark
 	$(MAKE) -C build/bench/$(SLUG) setup run
 	cd build/bench/$(SLUG) && $(PYTHON) -c "import tasks; tasks.install(*tasks.extras(), \
 		*tasks.TESTED, '--inexact')" && for b in per_iteration_metrics dvc_noop \
-		team_server_overhead tracking_overhead dask_scale suite_workers project_tests scoring; do \
+		team_server_overhead tracking_overhead train_process dask_scale suite_workers project_tests \
+		scoring; do \
 		.venv/bin/python $(CURDIR)/benchmarks/$$b.py || exit 1; done
 	$(BIN)/python benchmarks/onboarding.py
 	$(BIN)/python benchmarks/bytecode.py

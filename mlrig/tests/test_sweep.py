@@ -195,6 +195,78 @@ def test_tune_prunes_trials_by_the_validation_metric_and_registers_once(workspac
     assert version.run_id == parent.data.tags["best_run_id"]
 
 
+def test_tune_with_a_second_objective_records_its_pareto_front(workspace: Path) -> None:
+    """test_auc up and test_logloss down: every trial gives both values (no pruning, which
+    Optuna has for one objective only); the front's runs are tagged, and the study registers
+    one version, the front's best by test_auc. A metric the job does not log stops the study
+    after its first trial, in one line; a study reopened with other objectives is refused."""
+    import optuna
+
+    storage = f"sqlite:///{workspace / 'studies.db'}"
+    args = ("--study", "pareto", "--storage", storage, "--n-trials", "4", *BOOSTED)
+    code = tune(workspace, *args, "--second-objective", "test_logloss:minimize").wait(600)
+    said = newest_log(workspace).read_text()
+    assert code == 0, said[-3000:]
+    assert "no pruning: a study of two objectives is not pruned" in said
+    study = optuna.load_study(study_name="pareto", storage=storage)
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE,
+                                optuna.study.StudyDirection.MINIMIZE]  # fmt: skip
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert all(len(t.values) == 2 for t in trials)
+    parent, children = parent_and_children("pareto")
+    front = {t.user_attrs["mlflow_run_id"] for t in study.best_trials}
+    assert set(parent.data.tags["pareto_run_ids"].split(",")) == front
+    tagged = {c.info.run_id for c in children if c.data.tags.get("optuna.pareto_front")}
+    assert tagged == front
+    for run in children:  # each run's metrics are its trial's values
+        trial = next(t for t in trials if t.user_attrs["mlflow_run_id"] == run.info.run_id)
+        assert trial.values == [run.data.metrics["test_auc"], run.data.metrics["test_logloss"]]
+    (version,) = MlflowClient().search_model_versions("name = 'demo-model'")
+    best = max(children, key=lambda run: run.data.metrics["test_auc"])
+    assert version.run_id == parent.data.tags["best_run_id"] == best.info.run_id in front
+    assert f"Pareto front: {len(front)} trial(s)" in said
+
+    again = tune(workspace, "--study", "pareto", "--storage", storage, "--n-trials", "5")
+    assert again.wait(timeout=600) == 2
+    said = newest_log(workspace).read_text()
+    assert "has the objectives ['maximize', 'minimize'], not ['maximize']" in said
+    unknown = tune(workspace, "--storage", storage, "--n-trials", "3",
+                   "--second-objective", "test_speed:maximize")  # fmt: skip
+    assert unknown.wait(timeout=600) == 2
+    last = newest_log(workspace).read_text().strip().splitlines()[-1]
+    assert last.startswith("error: tune: second objective test_speed is not a metric the job")
+    assert "test_auc" in last
+    assert len(study_trials(storage, "demo-linear-test_speed")) == 1
+    for bad in ("test_logloss", "test_logloss:down", "test_auc:minimize"):
+        refused = tune(workspace, "--storage", storage, "--second-objective", bad)
+        assert refused.wait() == 2, bad
+        assert newest_log(workspace).read_text().strip().splitlines()[-1].startswith("error: tune:")
+
+
+def test_a_study_whose_trials_all_fail_stops(workspace: Path) -> None:
+    """Only finished trials count towards n_trials: trials that always fail (XGBoost refuses
+    min_child_weight=-1 in every one) stop the study once as many failed, in one line."""
+    storage = f"sqlite:///{workspace / 'studies.db'}"
+    args = ("--study", "failing", "--storage", storage, "--n-trials", "2")
+    failing = tune(workspace, *args, *BOOSTED, "model.min_child_weight=-1")
+    assert failing.wait(timeout=600) == 2
+    last = newest_log(workspace).read_text().strip().splitlines()[-1]
+    assert last == (
+        "error: tune: 2 trials of this process failed, as many as n_trials (2): the study "
+        "stopped; the log above says why"
+    )
+    assert [t.state.name for t in study_trials(storage, "failing")] == ["FAIL", "FAIL"]
+    (parent,) = MlflowClient().search_runs(["0"], "tags.`optuna.study` = 'failing'")
+    assert parent.info.status == "FAILED"  # ended: no trial to record
+
+
+def study_trials(storage: str, name: str) -> list[object]:
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+
+
 # A `tune` process up to opening its study, at one instant with the others: once all have
 # written their ready file, each waits (busily, to the microsecond) until just after the last.
 OPEN_STUDY = """

@@ -257,7 +257,12 @@ def _tune(project: Project, options: argparse.Namespace) -> int:
     from . import tune
 
     summary = tune.tune(
-        project, options.overrides, options.study, options.storage, options.n_trials
+        project,
+        options.overrides,
+        options.study,
+        options.storage,
+        options.n_trials,
+        options.second_objective,
     )
     print(summary)
     return 0
@@ -268,6 +273,12 @@ def _tune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-trials", type=int, help="finished trials to reach (conf/tune.yaml)")
     parser.add_argument("--study", help="study name (default: <project>-<model kind>)")
     parser.add_argument("--storage", help="Optuna storage URL (default: sqlite optuna.db)")
+    parser.add_argument(
+        "--second-objective",
+        metavar="METRIC:DIRECTION",
+        help="a second metric to maximize or minimize, e.g. test_logloss:minimize (a Pareto "
+        "front; conf/tune.yaml: second_objective); none: one objective",
+    )
 
 
 def _access(project: Project, options: argparse.Namespace) -> int:

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from .commands import one_line
 from .config import Config, ConfigError
-from .steps import Summary, train_and_register
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from .project import Project
+    from .steps import Summary
 
 log = logging.getLogger(__name__)
 # The jobs of this process's multirun that failed (Hydra's basic launcher runs them here, one
@@ -36,7 +36,9 @@ HYDRA_FLAGS = {
 
 def run_job(project: Project, cfg: Config, register: bool = True) -> Summary:
     """Load and split the data, train, report and register (unless not `register`), all in
-    one run."""
+    one run. (MLflow and the model's libraries are imported here: `train --help` needs none.)"""
+    from .steps import train_and_register
+
     return train_and_register(project, cfg, register=register)
 
 

@@ -126,7 +126,7 @@ class Project:
             raw=raw,
             monitor=typed(MonitorConfig, raw.get("monitor") or {}, "monitor"),
         )
-        backends.backend_for(self, config)  # a backend that cannot train this model: now
+        backends.check(self, config)  # a backend that cannot train this model: now
         spec = self.spec(config.model)
         check(
             config.data.missing_values == "refuse" or spec.handles_missing,

@@ -1,5 +1,6 @@
 """The compute backends, and the only module that reads `compute.kind`: `local` (pandas in the
-job's process) and `dask` (a Dask cluster; needs the `dask` extra)."""
+job's process) and `dask` (a Dask cluster; needs the `dask` extra). Configuring one imports
+neither pandas nor Dask (`kinds.py`); a job imports its backend."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import ComputeParams, Config, chosen, typed
 from .base import Backend, Splits
-from .local import LocalBackend
+from .kinds import PARAMS, check_trainable
 
 if TYPE_CHECKING:
     from ..project import Project
 
-__all__ = ["Backend", "Splits", "backend_for", "params"]
+__all__ = ["Backend", "Splits", "backend_for", "check", "params"]
+
+
+def _local() -> type[Backend[Any]]:
+    from .local import LocalBackend
+
+    return LocalBackend
 
 
 def _dask() -> type[Backend[Any]]:
@@ -21,7 +28,7 @@ def _dask() -> type[Backend[Any]]:
     return DaskBackend
 
 
-BACKENDS: dict[str, Any] = {"local": lambda: LocalBackend, "dask": _dask}
+BACKENDS: dict[str, Any] = {"local": _local, "dask": _dask}
 
 
 def named(kind: object) -> type[Backend[Any]]:
@@ -31,11 +38,16 @@ def named(kind: object) -> type[Backend[Any]]:
 
 def params(section: dict[str, Any]) -> ComputeParams:
     """The `compute` section typed by its kind's parameters."""
-    return typed(named(section.get("kind")).params, section, "compute")
+    kind = section.get("kind")
+    return typed(chosen(PARAMS, kind, "compute"), section, "compute")
+
+
+def check(project: Project, cfg: Config) -> None:
+    """Refuse a model kind the configured backend cannot train."""
+    check_trainable(cfg.compute.kind, project.spec(cfg.model))
 
 
 def backend_for(project: Project, cfg: Config) -> Backend[Any]:
     """The configured backend; refuses a model kind it cannot train."""
-    backend = named(cfg.compute.kind)(cfg.data, cfg.seed, cfg.compute)
-    backend.check(project.spec(cfg.model))
-    return backend
+    check(project, cfg)
+    return named(cfg.compute.kind)(cfg.data, cfg.seed, cfg.compute)

@@ -38,9 +38,6 @@ class Backend(ABC, Generic[F]):
         self.seed = seed
         self.settings = settings
 
-    def check(self, spec: ModelSpec[Any]) -> None:
-        """Refuse a model kind this backend cannot train (default: none)."""
-
     def session(self) -> AbstractContextManager[object]:
         """What the job computes in (a cluster connection); default: this process."""
         return nullcontext()

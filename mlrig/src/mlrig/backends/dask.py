@@ -12,21 +12,19 @@ import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ..config import ComputeParams, ConfigError, check
 from ..data import SPLITS, DataError, Profile, check_columns, check_profile, missing_raw
 from ..models.base import ModelSpec, TrainResult
 from ..report import Scored
 from .base import Backend, Splits
+from .kinds import DaskParams, DaskTrainable
 
 if TYPE_CHECKING:
-    import dask.array as da
     import dask.dataframe as dd
 
 
@@ -36,48 +34,11 @@ if TYPE_CHECKING:
 WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.ARROW_DEFAULT_MEMORY_POOL": "system"}
 
 
-@dataclass
-class DaskParams(ComputeParams):
-    scheduler_address: str | None = None  # None: a LocalCluster for the job
-    n_workers: int = 1
-    threads_per_worker: int = 2
-    memory_limit: str = "auto"
-    partition_size: str = "64MiB"  # CSV blocks
-
-    def __post_init__(self) -> None:
-        check(self.n_workers >= 1, "compute.n_workers must be >= 1")
-        check(self.threads_per_worker >= 1, "compute.threads_per_worker must be >= 1")
-
-
-@runtime_checkable
-class DaskTrainable(Protocol):
-    """A model spec that trains and scores on Dask frames."""
-
-    def fit_dask(
-        self,
-        params: Any,
-        seed: int,
-        train: dd.DataFrame,
-        valid: dd.DataFrame,
-        features: list[str],
-        target: str,
-    ) -> TrainResult: ...
-
-    def scores_dask(self, model: Any, features: dd.DataFrame) -> da.Array: ...
-
-
 class DaskBackend(Backend["dd.DataFrame"]):
     name = "dask"
     params = DaskParams
 
     settings: DaskParams
-
-    def check(self, spec: ModelSpec[Any]) -> None:
-        if not isinstance(spec, DaskTrainable):
-            raise ConfigError(
-                f"compute=dask cannot train model.kind={spec.name}: use compute=local, or a "
-                "model with Dask training (model=xgboost)"
-            )
 
     @contextmanager
     def session(self) -> Iterator[object]:

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..config import ComputeParams
 from ..data import SPLITS, DataError, check_schema, missing_raw, read_table
 from ..models.base import Labelled, ModelSpec, TrainResult
 from ..report import Scored
 from .base import Backend, Splits
+from .kinds import LocalParams
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LocalParams(ComputeParams):
-    """No settings: the job computes in its own process."""
 
 
 class LocalBackend(Backend[pd.DataFrame]):
