@@ -369,9 +369,10 @@ def test_git_hooks_and_the_audit_pass_on_a_fresh_bake_and_catch_what_they_are_fo
         sh(project, "git", "add", key.name, "notebooks")
         refused = subprocess.run(["git", "commit", "-m", "key and outputs"], cwd=project,
                                  env=bare_env(project), capture_output=True, text=True)  # fmt: skip
-        assert refused.returncode == 1, refused.stdout + refused.stderr
-        assert re.search(r"no private keys\.+Failed", refused.stdout), refused.stdout
-        assert re.search(r"notebooks without outputs\.+Failed", refused.stdout), refused.stdout
+        said = refused.stdout + refused.stderr  # a git hook's output: on stderr
+        assert refused.returncode == 1, said
+        assert re.search(r"no private keys\.+Failed", said), said
+        assert re.search(r"notebooks without outputs\.+Failed", said), said
         assert json.loads(notebook.read_text())["cells"] == json.loads(committed)["cells"]
     finally:
         sh(project, "git", "reset", "--quiet", "HEAD", key.name, "notebooks")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlrig
 import nbformat
 import pandas as pd
 import pytest
@@ -55,7 +56,9 @@ def test_the_starter_notebook_runs_on_a_trained_project(workspace: Path) -> None
     assert f"{rows} rows, {len(cfg.data.features)} features" in text(cells[1])
     assert f"{cfg.project}-{cfg.model.kind}-1 " in text(cells[2])
     assert "test_auc" in text(cells[2])
-    assert f"count    {rows:.1f}" in text(cells[3]) and "Name: P(1)" in text(cells[3])
+    kind = type(mlrig.load_model(PROJECT)).__name__  # the native model: XGBClassifier, ...
+    assert f"@champion ({kind}) scored {rows} rows" in text(cells[3])
+    assert "Name: P(1)" in text(cells[3])
 
 
 def test_the_notebook_says_what_is_missing(workspace: Path) -> None:
