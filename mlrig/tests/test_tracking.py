@@ -70,6 +70,30 @@ def test_models_are_registered_in_the_tracking_store(
     assert os.environ["MLFLOW_REGISTRY_URI"] == elsewhere
 
 
+def test_a_tracked_job_serialises_its_model_once(
+    project: Project, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Online, the model goes straight into the run: no copy saved beside it, one signature
+    inferred; the registered version loads."""
+    from mlrig.models.base import ModelSpec
+
+    inferred = []
+    signature = ModelSpec.signature
+
+    def counted(spec: ModelSpec, *args: object) -> object:
+        inferred.append(spec)
+        return signature(spec, *args)
+
+    monkeypatch.setattr(ModelSpec, "signature", counted)
+    monkeypatch.setattr(ModelSpec, "save", lambda *args: pytest.fail("a copy saved to disk"))
+    summary = run_job(project, project.composed(["model.C=1.0"]))
+    assert len(inferred) == 1
+    assert summary.version is not None
+    features = project.load_params().data.features
+    model = mlrig.load_model(project, summary.version)  # the native loader
+    assert model.predict(pd.DataFrame([[0.0] * len(features)], columns=features)).shape == (1,)
+
+
 def test_unreachable_server_fails_fast_naming_the_uri(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -213,9 +213,25 @@ class RunLogger:
         self._call("table", table, artifact_file)
 
     def model(self, spec: ModelSpec[Any], model: Any, sample: pd.DataFrame) -> str | None:
-        """Log the model with signature and input example; its URI (None when spooled)."""
-        self._call("model", spec, model, sample)
-        return None if self.offline else self.delivery.model_uri
+        """Log the model with signature and input example; its URI (None when spooled). Online,
+        it is serialised once, straight into the run; only a spooled run saves it for `sync`."""
+        if self.offline:
+            self._spool_model(spec, model, sample)
+            return None
+        try:
+            logged = spec.log(model, sample)
+        except Exception as error:
+            if not unreachable(error):
+                raise
+            self.go_offline(error)
+            self._spool_model(spec, model, sample)
+            self.stop_if_failing(error)
+            return None
+        self.delivery.model_uri, self.delivery.model_id = logged.model_uri, logged.model_id
+        return logged.model_uri
+
+    def _spool_model(self, spec: ModelSpec[Any], model: Any, sample: pd.DataFrame) -> None:
+        journal.append(self.spool, journal.write("model", self.spool, spec, model, sample))
 
     def register(self, model_uri: str | None, name: str, alias: str) -> str | None:
         """Register the run's model (`model_uri`: from an earlier stage, else what `model`
