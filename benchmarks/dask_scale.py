@@ -7,6 +7,10 @@ time. Last, the floor: XGBoost alone in one process (no Dask, no MLflow), stream
 training and validation rows from the same files, with the same parameters and two threads.
 Run from a baked project's root (see `make bench`); ROWS (comma-separated) replaces the
 default's row counts.
+
+`--against-local`: the default Dask job and the same job with compute=local (pandas and
+XGBoost in the job's process), side by side at each of ROWS (default 1M, 3M, 10M): where Dask
+pays in memory and what it costs in time.
 """
 
 from __future__ import annotations
@@ -28,14 +32,17 @@ import yaml
 from common import package as project_package
 from common import project
 
-ROWS = [int(n) for n in os.environ.get("ROWS", "10000000,30000000").split(",")]
+AGAINST_LOCAL = sys.argv[1:2] == ["--against-local"]
+DEFAULT_ROWS = "1000000,3000000,10000000" if AGAINST_LOCAL else "10000000,30000000"
+ROWS = [int(n) for n in os.environ.get("ROWS", DEFAULT_ROWS).split(",")]
 TWO_WORKERS = ["compute.n_workers=2", "compute.threads_per_worker=1"]
 GIB = 1024**3
+JOBS = {"dask": "default (1 worker x 2 threads)", "local": "compute=local (one process)"}
 
 
-def overrides(rows: int) -> list[str]:
+def overrides(rows: int, compute: str = "dask") -> list[str]:
     return [
-        "compute=dask",
+        f"compute={compute}",
         "data=synthetic",
         f"data.producer.n_rows={rows}",
         "data.producer.partition_rows=1000000",
@@ -125,9 +132,9 @@ def xgboost_alone(folder: str) -> None:
     xgboost.train(settings, train, 100, evals=evals, verbose_eval=False)
 
 
-def measure(rows: int, cluster: list[str]) -> str:
-    """One job in a fresh folder (its data generated first); with the default cluster at the
-    first row count, the floor on the same files too."""
+def measure(rows: int, cluster: list[str], computes: tuple[str, ...] = ("dask",)) -> str:
+    """One job per compute kind in a fresh folder (its data generated first); with the default
+    cluster at the first row count, the floor on the same files too (not against local)."""
     package = project_package()
     work = Path(tempfile.mkdtemp())
     shutil.copy("params.yaml", work)
@@ -143,11 +150,19 @@ def measure(rows: int, cluster: list[str]) -> str:
     parts = sorted(raw.glob("*.parquet"))
     in_memory = sum(int(pd.read_parquet(p).memory_usage(deep=True).sum()) for p in parts)
 
-    output, peaks, wall = sampled([*cli, "train", *overrides(rows), *cluster], cwd=work, env=env)
-    auc = next(part for part in output.split() if part.startswith("test_auc="))
-    job = f"{' '.join(cluster) or 'default (1 worker x 2 threads)'}, {auc.rstrip(',')}"
-    lines = [row(rows, job, in_memory, peaks, wall)]
-    if not cluster and rows == ROWS[0]:
+    lines = []
+    for compute in computes:
+        command = [*cli, "train", *overrides(rows, compute), *cluster]
+        output, peaks, wall = sampled(command, cwd=work, env=env)
+        auc = next(part for part in output.split() if part.startswith("test_auc="))
+        what = (
+            "compute=local (one process)"
+            if compute == "local"
+            else "default (1 worker x 2 threads)"
+        )
+        job = f"{' '.join(cluster) or what}, {auc.rstrip(',')}"
+        lines.append(row(rows, job, in_memory, peaks, wall))
+    if not cluster and rows == ROWS[0] and not AGAINST_LOCAL:
         floor_env = env | {"ARROW_DEFAULT_MEMORY_POOL": "system"}  # as the workers start
         _, floor, wall = sampled([sys.executable, __file__, "--floor", str(raw)], env=floor_env)
         lines.append(row(rows, "XGBoost alone, one process (the floor)", in_memory, floor, wall))
@@ -159,6 +174,10 @@ def main() -> None:
     print("| rows | job | data in memory | peak PSS (tree) | peak RSS (tree) | largest process "
           "(PSS) | wall time |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- |")
+    if AGAINST_LOCAL:
+        for rows in ROWS:
+            print(measure(rows, [], ("dask", "local")), flush=True)
+        return
     runs = [(rows, []) for rows in ROWS] + [(ROWS[0], TWO_WORKERS)]
     for rows, cluster in runs:
         print(measure(rows, cluster), flush=True)

@@ -210,28 +210,37 @@ class RunLogger:
         self._call("text", text, artifact_file)
 
     def table(self, table: pd.DataFrame, artifact_file: str) -> None:
-        self._call("table", table, artifact_file)
+        """Log a table (online: serialised once, by MLflow)."""
+        client, run_id = self.tracking.client, self.run_id
+        self._direct(lambda: client.log_table(run_id, table, artifact_file),
+                     "table", table, artifact_file)  # fmt: skip
 
     def model(self, spec: ModelSpec[Any], model: Any, sample: pd.DataFrame) -> str | None:
         """Log the model with signature and input example; its URI (None when spooled). Online,
         it is serialised once, straight into the run; only a spooled run saves it for `sync`."""
-        if self.offline:
-            self._spool_model(spec, model, sample)
-            return None
-        try:
-            logged = spec.log(model, sample)
-        except Exception as error:
-            if not unreachable(error):
-                raise
-            self.go_offline(error)
-            self._spool_model(spec, model, sample)
-            self.stop_if_failing(error)
-            return None
-        self.delivery.model_uri, self.delivery.model_id = logged.model_uri, logged.model_id
-        return logged.model_uri
 
-    def _spool_model(self, spec: ModelSpec[Any], model: Any, sample: pd.DataFrame) -> None:
-        journal.append(self.spool, journal.write("model", self.spool, spec, model, sample))
+        def send() -> None:
+            logged = spec.log(model, sample)
+            self.delivery.model_uri, self.delivery.model_id = logged.model_uri, logged.model_id
+
+        self._direct(send, "model", spec, model, sample)
+        return None if self.offline else self.delivery.model_uri
+
+    def _direct(self, send: Callable[[], None], name: str, *objects: Any) -> None:
+        """Online, `send` logs the objects straight to the run; a spooled run (or one whose
+        server is lost while sending) journals them as the `name` call, for `sync`."""
+        if not self.offline:
+            try:
+                send()
+                return
+            except Exception as error:
+                if not unreachable(error):
+                    raise
+                self.go_offline(error)
+                journal.append(self.spool, journal.write(name, self.spool, *objects))
+                self.stop_if_failing(error)
+                return
+        journal.append(self.spool, journal.write(name, self.spool, *objects))
 
     def register(self, model_uri: str | None, name: str, alias: str) -> str | None:
         """Register the run's model (`model_uri`: from an earlier stage, else what `model`
