@@ -269,6 +269,7 @@ def hooks(args: list[str]) -> None:
 @task("run every git hook on every file, as CI does (ARGS: `pre-commit run` options)",
       "hooks-run")  # fmt: skip
 def hooks_run(args: list[str]) -> None:
+    install(*extras(), "--group", "dev", "--inexact")
     sh(BIN / "pre-commit", "run", *(args or ["--all-files"]))
 
 
@@ -278,8 +279,10 @@ def tool(args: list[str]) -> None:
         raise SystemExit("tool: name it, e.g. `python3 tasks.py tool -- ruff check .`")
     if args[0] == "uv":
         uv(*args[1:])
-    else:
+    elif executable(BIN, args[0]).is_file():
         sh(BIN / args[0], *args[1:])
+    else:
+        raise SystemExit(f"tool: {args[0]} is not in {BIN}: `make hooks` installs the tools")
 
 
 @task("audit uv.lock against the OSV vulnerability database (uv audit; OSV_API_URL: a mirror)")

@@ -80,6 +80,39 @@ def test_server_killed_during_the_train_stage(
         assert_synced(summary.run_id, spooling)
 
 
+def test_a_server_lost_after_the_model_was_logged_syncs_its_metrics(
+    project: Project, spooling: Path, server: tuple[list[str], str], monkeypatch, capsys
+) -> None:
+    """The model reached the server, the evaluation did not: the spool's header remembers
+    the logged model, so `sync` links the journaled model metrics to it (before, every sync
+    failed: "a model that no earlier entry logged")."""
+    from mlflow import MlflowClient
+
+    import mlrig.steps
+
+    command, uri = server
+    cfg = project.load_params()
+    evaluate = mlrig.steps.evaluate
+    with background(command, f"{uri}/health", {}, spooling.parent) as process:
+
+        def kill_then_evaluate(*args: object) -> object:
+            kill(process)
+            return evaluate(*args)
+
+        monkeypatch.setattr(mlrig.steps, "evaluate", kill_then_evaluate)
+        summary = mlrig.job.run_job(project, cfg)
+    folder = spooling / summary.run_id
+    header, *calls = [
+        json.loads(line) for line in (folder / journal.JOURNAL).read_text().splitlines()
+    ]
+    assert header["model_id"] and "model" not in {call["op"] for call in calls}
+    with background(command, f"{uri}/health", {}, spooling.parent):
+        assert mlrig.main(project, ["sync"]) == 0, capsys.readouterr().err
+        assert_synced(summary.run_id, spooling)
+        logged = MlflowClient().get_logged_model(header["model_id"])
+        assert "test_auc" in {metric.key for metric in logged.metrics or []}
+
+
 def test_where_ci_is_set_a_lost_server_fails_the_job(
     project: Project, spooling: Path, server: tuple[list[str], str], monkeypatch
 ) -> None:

@@ -217,7 +217,7 @@ def test_tune_with_a_second_objective_records_its_pareto_front(workspace: Path) 
     parent, children = parent_and_children("pareto")
     front = {t.user_attrs["mlflow_run_id"] for t in study.best_trials}
     assert set(parent.data.tags["pareto_run_ids"].split(",")) == front
-    tagged = {c.info.run_id for c in children if c.data.tags.get("optuna.pareto_front")}
+    tagged = {c.info.run_id for c in children if c.data.tags["optuna.pareto_front"] == "true"}
     assert tagged == front
     for run in children:  # each run's metrics are its trial's values
         trial = next(t for t in trials if t.user_attrs["mlflow_run_id"] == run.info.run_id)
@@ -230,7 +230,12 @@ def test_tune_with_a_second_objective_records_its_pareto_front(workspace: Path) 
     again = tune(workspace, "--study", "pareto", "--storage", storage, "--n-trials", "5")
     assert again.wait(timeout=600) == 2
     said = newest_log(workspace).read_text()
-    assert "has the objectives ['maximize', 'minimize'], not ['maximize']" in said
+    assert "optimises test_auc (maximize), test_logloss (minimize), not test_auc (maximize)" in said
+    other = tune(workspace, "--study", "pareto", "--storage", storage, "--n-trials", "5",
+                 "--second-objective", "test_recall:minimize")  # fmt: skip
+    assert other.wait(timeout=600) == 2  # the same directions, another metric
+    said = newest_log(workspace).read_text()
+    assert "not test_auc (maximize), test_recall (minimize)" in said
     unknown = tune(workspace, "--storage", storage, "--n-trials", "3",
                    "--second-objective", "test_speed:maximize")  # fmt: skip
     assert unknown.wait(timeout=600) == 2

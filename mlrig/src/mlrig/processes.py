@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from contextlib import suppress
 from typing import Any
 
 WINDOWS = os.name == "nt"
@@ -29,21 +30,26 @@ def stop_group(
         if WINDOWS:
             _stop_windows(process, force, timeout_s)
         else:
-            os.killpg(process.pid, signal.SIGKILL if force else signal.SIGTERM)
+            _killpg(process, signal.SIGKILL if force else signal.SIGTERM)
             try:
                 process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                _killpg(process, signal.SIGKILL)
     process.wait()
+
+
+def _killpg(process: subprocess.Popen[Any], sent: int) -> None:
+    with suppress(ProcessLookupError):  # the group ended between the poll and the signal
+        os.killpg(process.pid, sent)
 
 
 def _stop_windows(process: subprocess.Popen[Any], force: bool, timeout_s: float) -> None:
     if not force:
-        process.send_signal(getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM))
         try:
+            process.send_signal(getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM))
             process.wait(timeout=timeout_s)
-            return
-        except subprocess.TimeoutExpired:
+        except (OSError, subprocess.TimeoutExpired):  # no console to send it to; or too slow
             pass
+    # The tree, whatever became of its leader: its workers may outlive it.
     command = ["taskkill", "/F", "/T", "/PID", str(process.pid)]
-    subprocess.run(command, capture_output=True, check=False)
+    subprocess.run(command, capture_output=True, check=False, timeout=60)

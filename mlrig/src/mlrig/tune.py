@@ -11,6 +11,7 @@ runs); the model registered is the front's best by `objective.metric`.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +173,7 @@ def open_study(cfg: Config, study: Study) -> optuna.Study:
 
     pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
     directions = [cfg.objective.direction, *([study.second.direction] if study.second else [])]
+    names = [cfg.objective.metric, *([study.second.metric] if study.second else [])]
     if study.pruning and study.second:
         log.info("no pruning: a study of two objectives is not pruned (Optuna prunes one)")
     elif study.pruning:
@@ -190,10 +192,16 @@ def open_study(cfg: Config, study: Study) -> optuna.Study:
             load_if_exists=True,
         )
         stored = [direction.name.lower() for direction in opened.directions]
-        if stored != directions:  # an existing study, made for other objectives
+        if opened.metric_names is None and stored == directions:  # new, or from mlrig 0.1
+            with warnings.catch_warnings():  # set_metric_names is "experimental" in Optuna 4
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                opened.set_metric_names(names)
+        elif (opened.metric_names, stored) != (names, directions):  # made for other objectives
             raise ConfigError(
-                f"study {study.name!r} in {study.storage} has the objectives {stored}, not "
-                f"{directions}: name another study (--study), or give it its objectives"
+                f"study {study.name!r} in {study.storage} optimises "
+                f"{described(opened.metric_names or ['?'] * len(stored), stored)}, not "
+                f"{described(names, directions)}: name another study (--study), or give it its "
+                "objectives"
             )
         return opened
 
@@ -203,6 +211,11 @@ def open_study(cfg: Config, study: Study) -> optuna.Study:
         except SQLAlchemyError as err:
             log.warning("study storage busy (%s): opening it again", str(err).splitlines()[0])
             return create()
+
+
+def described(names: list[str], directions: list[str]) -> str:
+    pairs = zip(names, directions, strict=True)
+    return ", ".join(f"{name} ({direction})" for name, direction in pairs)
 
 
 class StopWhenFailing:
@@ -325,10 +338,14 @@ def tune(
 
 def record_front(tracking: Tracking, study: optuna.Study, parent: str) -> str:
     """Tag the runs of a multi-objective study's Pareto front, and the parent with them."""
+    from optuna.trial import TrialState
+
     runs = [t.user_attrs["mlflow_run_id"] for t in study.best_trials
             if "mlflow_run_id" in t.user_attrs]  # fmt: skip
-    for run_id in runs:
-        tracking.client.set_tag(run_id, FRONT_TAG, "true")
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id:  # a resumed study's front moves: tagged both ways
+            tracking.client.set_tag(run_id, FRONT_TAG, "true" if run_id in runs else "false")
     tracking.client.set_tag(parent, FRONT_RUNS_TAG, ",".join(runs[:SHOWN_FRONT]))
     return f"; Pareto front: {len(runs)} trial(s), tagged {FRONT_TAG}"
 

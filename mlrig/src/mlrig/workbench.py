@@ -45,7 +45,7 @@ def last_run(project: Project) -> Run:
     )
 
 
-def load_model(project: Project, reference: str | None = None) -> Any:
+def load_model(project: Project, reference: str | int | None = None) -> Any:
     """The model of a version (a number) or an alias of the project's registered model, by
     default its champion: the native model (an XGBClassifier, a scikit-learn estimator),
     checked and read as `validate` and `score` read it, never unpickled."""
@@ -55,7 +55,8 @@ def load_model(project: Project, reference: str | None = None) -> Any:
     cfg = pipeline_config(project)
     tracking = _tracking(project)
     name = cfg.registry.model_name
-    version = resolve(tracking, name, reference or cfg.registry.champion_alias, project.cli)
+    chosen = cfg.registry.champion_alias if reference is None else str(reference)
+    version = resolve(tracking, name, chosen, project.cli)
     uri = f"models:/{name}/{version.version}"
     return registered.load(project, uri, tracking.uri).model
 
@@ -67,6 +68,9 @@ def pipeline_config(project: Project) -> Config:
 
 
 def _tracking(project: Project) -> Tracking:
+    """As a command connects: the project's .env read first (the team server, its login)."""
+    from .environment import configure
     from .tracking.store import Tracking
 
+    configure(project.root)
     return Tracking.connect(pipeline_config(project), project.root)

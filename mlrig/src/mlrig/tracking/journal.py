@@ -165,10 +165,14 @@ def _deliver_register(delivery: Delivery, entry: dict[str, Any]) -> None:
     delivery.version = str(version.version)
 
 
-def _write_run(folder: Path, run_id: str, uri: str, reason: str) -> dict[str, Any]:
-    """The header: which run, on which server, why it was spooled, and which job wrote it."""
+def _write_run(
+    folder: Path, run_id: str, uri: str, reason: str, model: Delivery | None = None
+) -> dict[str, Any]:
+    """The header: which run, on which server, why it was spooled, which job wrote it, and
+    the model it had logged before (its metrics, journaled later, are linked to it)."""
     job = {"pid": os.getpid(), "host": socket.gethostname()}
-    return {"run_id": run_id, "uri": uri, "reason": reason, **job}
+    logged = {"model_uri": model.model_uri, "model_id": model.model_id} if model else {}
+    return {"run_id": run_id, "uri": uri, "reason": reason, **job, **logged}
 
 
 def _deliver_run(delivery: Delivery, entry: dict[str, Any]) -> None:
@@ -370,8 +374,8 @@ def replay(project: Project, tracking: Tracking, folder: Path) -> tuple[str, boo
         tracking,
         run_id,
         folder,
-        model_uri=progress.get("model_uri"),
-        model_id=progress.get("model_id"),
+        model_uri=progress.get("model_uri") or header.get("model_uri"),
+        model_id=progress.get("model_id") or header.get("model_id"),
         version=progress.get("version"),
     )
     deliver(state, header)

@@ -149,7 +149,7 @@ class RunLogger:
         """Journal from now on: the header first, then the staged files move to the spool.
         With `on_loss` = fail, the job then stops (its end is journaled as FAILED)."""
         self.offline = True
-        header = journal.write("run", self.spool, self.run_id, self.uri, str(error))
+        header = journal.write("run", self.spool, self.run_id, self.uri, str(error), self.delivery)
         journal.append(self.spool, header)
         shutil.copytree(self.delivery.folder, self.spool, dirs_exist_ok=True)
         shutil.rmtree(self.delivery.folder, ignore_errors=True)
