@@ -122,19 +122,27 @@ class RunLogger:
         return policy
 
     def _call(self, name: str, *objects: Any) -> None:
+        """The `name` call written (its files staged), then delivered or journaled."""
         entry = journal.write(name, self.delivery.folder, *objects)
+        self._deliver_or_spool(lambda: journal.deliver(self.delivery, entry), lambda: entry)
+
+    def _deliver_or_spool(
+        self, send: Callable[[], None], entry: Callable[[], dict[str, Any]]
+    ) -> None:
+        """Online, `send` delivers; a spooled run (or one whose server is lost while sending)
+        appends `entry()` to its journal, for `sync` (then stops, with on_loss = fail)."""
         if not self.offline:
             try:
-                journal.deliver(self.delivery, entry)
+                send()
                 return
             except Exception as error:
                 if not unreachable(error):
                     raise
                 self.go_offline(error)
-                journal.append(self.spool, entry)
+                journal.append(self.spool, entry())
                 self.stop_if_failing(error)
                 return
-        journal.append(self.spool, entry)
+        journal.append(self.spool, entry())
 
     def stop_if_failing(self, error: BaseException | None = None) -> None:
         """With `on_loss` = fail, a job whose run is journaled stops with an error."""
@@ -227,20 +235,9 @@ class RunLogger:
         return None if self.offline else self.delivery.model_uri
 
     def _direct(self, send: Callable[[], None], name: str, *objects: Any) -> None:
-        """Online, `send` logs the objects straight to the run; a spooled run (or one whose
-        server is lost while sending) journals them as the `name` call, for `sync`."""
-        if not self.offline:
-            try:
-                send()
-                return
-            except Exception as error:
-                if not unreachable(error):
-                    raise
-                self.go_offline(error)
-                journal.append(self.spool, journal.write(name, self.spool, *objects))
-                self.stop_if_failing(error)
-                return
-        journal.append(self.spool, journal.write(name, self.spool, *objects))
+        """Online, `send` logs the objects straight to the run (nothing staged); spooled, they
+        are written into the spool as the `name` call, for `sync`."""
+        self._deliver_or_spool(send, lambda: journal.write(name, self.spool, *objects))
 
     def register(self, model_uri: str | None, name: str, alias: str) -> str | None:
         """Register the run's model (`model_uri`: from an earlier stage, else what `model`
