@@ -141,6 +141,12 @@ def install(*options: str) -> None:
         sh(BIN / "python", "-m", "compileall", "-q", "-j0", "-x", tests, VENV / "lib")
 
 
+def install_tools() -> None:
+    """The venv with the dev group too: ruff, mypy, import-linter, pre-commit and the hooks'
+    tools (`lint`, `format`, `hooks`, `hooks-run`)."""
+    install(*extras(), "--group", "dev", "--inexact")
+
+
 def default_remote() -> tuple[str, str]:
     """The default DVC remote's name and URL."""
 
@@ -262,14 +268,14 @@ def test_slow(args: list[str]) -> None:
 
 @task("install the git hooks (.pre-commit-config.yaml); CI runs them on every file")
 def hooks(args: list[str]) -> None:
-    install(*extras(), "--group", "dev", "--inexact")
+    install_tools()
     sh(BIN / "pre-commit", "install", *args)
 
 
 @task("run every git hook on every file, as CI does (ARGS: `pre-commit run` options)",
       "hooks-run")  # fmt: skip
 def hooks_run(args: list[str]) -> None:
-    install(*extras(), "--group", "dev", "--inexact")
+    install_tools()
     sh(BIN / "pre-commit", "run", *(args or ["--all-files"]))
 
 
@@ -294,7 +300,7 @@ def audit(args: list[str]) -> None:
 
 @task("ruff check + format check + types (mypy, strict) + the import layers (lint-imports)")
 def lint(args: list[str]) -> None:
-    install(*extras(), "--group", "dev", "--inexact")  # ruff, mypy, import-linter
+    install_tools()
     sh(BIN / "ruff", "check", ".")
     sh(BIN / "ruff", "format", "--check", ".")
     sh(BIN / "mypy")
@@ -303,7 +309,7 @@ def lint(args: list[str]) -> None:
 
 @task("apply ruff fixes and formatting")
 def format_(args: list[str]) -> None:
-    install(*extras(), "--group", "dev", "--inexact")
+    install_tools()
     sh(BIN / "ruff", "check", "--fix", ".")
     sh(BIN / "ruff", "format", ".")
 
