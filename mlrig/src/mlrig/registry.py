@@ -92,7 +92,14 @@ def register(
     else:
         version = mlflow.register_model(model_uri, name, tags={"source_run_id": run_id})
     if alias not in (version.aliases or []):
-        client.set_registered_model_alias(name, alias, version.version)
+        try:
+            client.set_registered_model_alias(name, alias, version.version)
+        except Exception:
+            if alias not in client.get_registered_model(name).aliases:
+                raise
+            # Another process made the alias at the same instant (tune's workers each register
+            # the study's best; sqlite: a unique constraint): setting it now is an update.
+            client.set_registered_model_alias(name, alias, version.version)
     return version
 
 
