@@ -7,13 +7,20 @@ import json
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import FAST, FAST_ROUNDS, RAW
 from mlflow import MlflowClient
+from mlrig import Scored
 
 from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.metrics import (
+    CURVE_POINTS,
+    precision_recall_points,
+    roc_points,
+)
 from {{ cookiecutter.package_name }}.project import PROJECT
 
 PLOTS = {"confusion_matrix", "roc_curve", "precision_recall_curve", "feature_importance"}
@@ -75,9 +82,25 @@ def test_the_dvc_stages_write_their_outputs_and_one_run(
     metrics = json.loads(Path("reports/metrics.json").read_text())
     assert {p.stem for p in Path("reports/plots").iterdir()} == TABLES
     assert {p.stem for p in Path("reports/figures").iterdir()} == PLOTS
+    counts = pd.read_csv("reports/plots/confusion.csv")
+    test = pd.read_csv("data/processed/test.csv")
+    assert counts["count"].sum() == len(test)  # four counted cells, the whole test split
+    correct = counts.loc[counts["actual"] == counts["predicted"], "count"].sum()
+    assert correct / len(test) == pytest.approx(metrics["test_accuracy"])
     (run,) = MlflowClient().search_runs(
         [MlflowClient().get_experiment_by_name(PROJECT.load_params().tracking.experiment_name)
          .experiment_id]
     )  # fmt: skip
     assert run.data.metrics["test_auc"] == pytest.approx(metrics["test_auc"])
     check_run(run.info.run_id, FAST_ROUNDS)
+
+
+def test_a_large_split_s_curves_are_thinned_to_curve_points() -> None:
+    """One point per distinct score would be one per test row; the tables keep both ends."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 50_000)
+    scored = Scored(labels, np.clip(labels * 0.3 + rng.random(50_000) * 0.7, 0, 1))
+    roc, precision_recall = roc_points(scored), precision_recall_points(scored)
+    assert len(roc) <= CURVE_POINTS and len(precision_recall) <= CURVE_POINTS
+    assert roc.iloc[0].tolist() == [0, 0] and roc.iloc[-1].tolist() == [1, 1]
+    assert precision_recall["recall"].iloc[0] == 1 and precision_recall["recall"].iloc[-1] == 0

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from mlrig import Scored
 
+CURVE_POINTS = 1_000  # the most points a curve's table keeps: enough to draw it, cheap to log
+
 
 def score(scored: Scored, prefix: str) -> dict[str, float]:
     """Metrics from labels and scores (probability of class 1), named `<prefix>_<metric>`."""
@@ -42,12 +44,36 @@ def roc_points(scored: Scored) -> pd.DataFrame:
     from sklearn import metrics as skm
 
     fpr, tpr, _ = skm.roc_curve(scored.y_true, scored.y_score)
-    return pd.DataFrame({"fpr": fpr, "tpr": tpr})
+    return thinned(pd.DataFrame({"fpr": fpr, "tpr": tpr}))
 
 
 def precision_recall_points(scored: Scored) -> pd.DataFrame:
     import pandas as pd
     from sklearn import metrics as skm
 
-    precision, recall, _ = skm.precision_recall_curve(scored.y_true, scored.y_score)
-    return pd.DataFrame({"recall": recall, "precision": precision})
+    precision, recall, _ = skm.precision_recall_curve(
+        scored.y_true, scored.y_score, drop_intermediate=True
+    )
+    return thinned(pd.DataFrame({"recall": recall, "precision": precision}))
+
+
+def thinned(curve: pd.DataFrame) -> pd.DataFrame:
+    """At most CURVE_POINTS of a curve's points, evenly spaced along it, both ends kept (a
+    curve of a large test split has a point per distinct score: one per row)."""
+    import numpy as np
+
+    if len(curve) <= CURVE_POINTS:
+        return curve
+    kept = np.unique(np.linspace(0, len(curve) - 1, CURVE_POINTS).round().astype(int))
+    return curve.iloc[kept].reset_index(drop=True)
+
+
+def confusion_counts(scored: Scored) -> pd.DataFrame:
+    """The confusion matrix as four rows: `actual`, `predicted` and their `count` (DVC draws
+    it with .dvc/plots/confusion_counts.json, which sums `count`)."""
+    import pandas as pd
+    from sklearn import metrics as skm
+
+    matrix = skm.confusion_matrix(scored.y_true, predicted(scored), labels=[0, 1])
+    cells = [(actual, guess, int(matrix[actual, guess])) for actual in (0, 1) for guess in (0, 1)]
+    return pd.DataFrame(cells, columns=["actual", "predicted", "count"])

@@ -13,15 +13,16 @@ if TYPE_CHECKING:
     from mlrig import Scored
 
 
-def confusion_matrix(confusion: pd.DataFrame) -> Figure:
+def confusion_matrix(counts: pd.DataFrame) -> Figure:
+    """From the counts of (actual, predicted) pairs (metrics.confusion_counts)."""
     from matplotlib.figure import Figure
     from sklearn.metrics import ConfusionMatrixDisplay
 
     figure = Figure(figsize=(5, 4.5))
     axis = figure.subplots()
-    ConfusionMatrixDisplay.from_predictions(
-        confusion["actual"], confusion["predicted"], ax=axis, colorbar=False
-    )
+    matrix = counts.pivot(index="actual", columns="predicted", values="count")
+    display = ConfusionMatrixDisplay(matrix.to_numpy(), display_labels=list(matrix.index))
+    display.plot(ax=axis, colorbar=False)
     axis.set_title("Confusion matrix (test)")
     return figure
 

@@ -7,16 +7,14 @@ from __future__ import annotations
 from mlrig import Evaluated, Report
 
 from . import plots
-from .metrics import precision_recall_points, predicted, roc_points, score
+from .metrics import confusion_counts, precision_recall_points, roc_points, score
 
 
 def build(evaluated: Evaluated) -> Report:
-    import pandas as pd
-
     test = evaluated.test
     metrics = {**score(evaluated.valid, "valid"), **score(test, "test")}
     roc, precision_recall = roc_points(test), precision_recall_points(test)
-    confusion = pd.DataFrame({"actual": test.y_true, "predicted": predicted(test)})
+    confusion = confusion_counts(test)
     return Report(
         metrics=metrics,
         tables={
