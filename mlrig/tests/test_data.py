@@ -198,3 +198,22 @@ def test_split_is_stratified_and_disjoint(project: Project, workspace: Path) -> 
     assert len(set().union(*(set(p.index) for p in parts))) == len(frame)
     rate = frame["target"].mean()
     assert all(abs(p["target"].mean() - rate) < 0.05 for p in parts)
+
+
+def test_the_split_is_that_of_splitting_the_frame_itself(project: Project, workspace: Path) -> None:
+    """Row positions are split, not the frame; the same seed still gives the rows that
+    train_test_split of the frame itself gives (earlier versions' splits): an upgrade of the
+    library moves no row from one split to another."""
+    from sklearn.model_selection import train_test_split
+
+    data, frame = project.load_params().data, pd.read_csv(RAW)
+    rest, test = train_test_split(
+        frame, test_size=data.test_size, random_state=7, stratify=frame["target"]
+    )
+    train, valid = train_test_split(
+        rest, test_size=data.valid_size / (1 - data.test_size), random_state=7,
+        stratify=rest["target"],
+    )  # fmt: skip
+    splits = load_splits(project, seed=7)
+    for mine, expected in ((splits.train, train), (splits.valid, valid), (splits.test, test)):
+        pd.testing.assert_frame_equal(mine, expected)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..data import SPLITS, DataError, check_schema, missing_raw, read_table
@@ -32,15 +33,19 @@ class LocalBackend(Backend[pd.DataFrame]):
         log.info("data: loading %s", path)
         frame = read_table(path)
         check_schema(frame, self.data, str(path), min_rows=self.data.min_rows)
-        target, seed = self.data.target, self.seed
+        # Row positions are split, and the frame indexed once per split: the same splits
+        # as splitting the frame itself, without copying the rows of train+valid in between.
+        labels, seed = frame[self.data.target].to_numpy(), self.seed
         rest, test = train_test_split(
-            frame, test_size=self.data.test_size, random_state=seed, stratify=frame[target]
-        )
+            np.arange(len(frame)), test_size=self.data.test_size, random_state=seed,
+            stratify=labels,
+        )  # fmt: skip
         valid_share = self.data.valid_size / (1 - self.data.test_size)
         train, valid = train_test_split(
-            rest, test_size=valid_share, random_state=seed, stratify=rest[target]
+            rest, test_size=valid_share, random_state=seed, stratify=labels[rest]
         )
-        return _logged(Splits(train=train, valid=valid, test=test))
+        split = Splits(train=frame.iloc[train], valid=frame.iloc[valid], test=frame.iloc[test])
+        return _logged(split)
 
     def write_splits(self, splits: Splits[pd.DataFrame]) -> None:
         directory = Path(self.data.processed_dir)
