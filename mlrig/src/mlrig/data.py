@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -171,7 +172,7 @@ class Profile:
     target values other than 0/1, and the rows of each class (one pass over the data)."""
 
     rows: int
-    dtypes: dict[str, Any]
+    numeric: dict[str, bool]  # each column, in order: numeric (pandas' is_numeric_dtype)?
     missing: dict[str, int]
     bad_labels: int
     class_rows: dict[int, int]
@@ -183,7 +184,7 @@ def profile(frame: pd.DataFrame, target: str) -> Profile:
     labels = frame[target] if target in frame.columns else pd.Series([], dtype="int8")
     return Profile(
         rows=len(frame),
-        dtypes=dict(frame.dtypes),
+        numeric=numeric_columns(frame.dtypes),
         missing={str(k): int(v) for k, v in frame.isna().sum().items()},
         bad_labels=int((~labels.isin([0, 1]) & labels.notna()).sum()),
         class_rows={label: int((labels == label).sum()) for label in (0, 1)},
@@ -197,7 +198,7 @@ def check_profile(seen: Profile, cfg: DataConfig, source: str, min_rows: int | N
     if seen.rows == 0 or (min_rows is not None and seen.rows < min_rows):
         least = f"data.min_rows is {min_rows}" if min_rows else "the splits must not be empty"
         raise DataError(f"{source} has {seen.rows} data rows; {least}.")
-    check_columns(seen.dtypes, cfg, source)
+    check_columns(seen.numeric, cfg, source)
     if seen.missing.get(cfg.target):
         raise DataError(
             f"{source}: target column {cfg.target!r} has {seen.missing[cfg.target]} missing values."
@@ -236,20 +237,25 @@ def check_classes(class_rows: dict[int, int], cfg: DataConfig, source: str) -> N
         )
 
 
-def check_columns(dtypes: dict[str, Any], cfg: DataConfig, source: str) -> None:
+def numeric_columns(dtypes: Mapping[Any, Any]) -> dict[str, bool]:
+    """Which columns of a frame's `dtypes` are numeric (booleans too, as pandas has it)."""
+    from pandas.api.types import is_numeric_dtype
+
+    return {str(column): is_numeric_dtype(dtype) for column, dtype in dtypes.items()}
+
+
+def check_columns(numeric: dict[str, bool], cfg: DataConfig, source: str) -> None:
     """Schema drift: missing or unexpected columns, non-numeric features."""
     expected = [*cfg.features, cfg.target]
-    missing = [column for column in expected if column not in dtypes]
-    unexpected = [column for column in dtypes if column not in expected]
+    missing = [column for column in expected if column not in numeric]
+    unexpected = [column for column in numeric if column not in expected]
     if missing or unexpected:
         raise DataError(
             f"{source} does not match data.features/data.target: "
             f"missing columns {missing}, unexpected columns {unexpected}. "
             "Update conf/data/ if the schema changed on purpose."
         )
-    from pandas.api.types import is_numeric_dtype as numeric
-
-    non_numeric = [c for c in cfg.features if not numeric(dtypes[c])]
+    non_numeric = [c for c in cfg.features if not numeric[c]]
     if non_numeric:
         raise DataError(f"{source}: feature columns must be numeric, got {non_numeric}.")
 

@@ -11,8 +11,16 @@ import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import plain_csv
 from .config import PARAMS_FILE, Config, ConfigError, DataConfig
-from .data import check_columns, check_schema, missing_raw, read_table
+from .data import (
+    check_columns,
+    check_profile,
+    missing_raw,
+    numeric_columns,
+    profile,
+    read_table,
+)
 
 if TYPE_CHECKING:
     from .project import Project
@@ -46,11 +54,11 @@ def check_raw(data: DataConfig) -> str:
         import pyarrow.dataset as ds
 
         schema = ds.dataset(path, format="parquet").schema
-        check_columns(dict(schema.empty_table().to_pandas().dtypes), data, str(path))
+        check_columns(numeric_columns(schema.empty_table().to_pandas().dtypes), data, str(path))
         return f"{path}: the schema"
-    frame = read_table(path)
-    check_schema(frame, data, str(path), min_rows=data.min_rows)
-    return f"{path}: {len(frame)} rows"
+    seen = plain_csv.profile(path, data.target) or profile(read_table(path), data.target)
+    check_profile(seen, data, str(path), min_rows=data.min_rows)
+    return f"{path}: {seen.rows} rows"
 
 
 def check_inputs(project: Project, overrides: list[str] | None = None) -> str:

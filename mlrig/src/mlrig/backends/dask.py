@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..data import SPLITS, DataError, Profile, check_columns, check_profile, missing_raw
+from ..data import (
+    SPLITS,
+    DataError,
+    Profile,
+    check_columns,
+    check_profile,
+    missing_raw,
+    numeric_columns,
+)
 from ..models.base import ModelSpec, TrainResult
 from ..report import Scored
 from .base import Backend, Splits
@@ -96,7 +104,7 @@ class DaskBackend(Backend["dd.DataFrame"]):
         )
         seen = Profile(
             rows=int(rows),
-            dtypes=dict(frame.dtypes),
+            numeric=numeric_columns(frame.dtypes),
             missing={str(k): int(v) for k, v in missing.items()},
             bad_labels=int(bad_labels),
             class_rows={label: int(n) for label, n in zip((0, 1), class_rows, strict=True)},
@@ -119,7 +127,7 @@ class DaskBackend(Backend["dd.DataFrame"]):
             if not path.is_dir():
                 raise DataError(f"{path} is missing: run `dvc repro prepare` with compute=dask.")
             frames[name] = dd.read_parquet(path)
-            check_columns(dict(frames[name].dtypes), self.data, str(path))
+            check_columns(numeric_columns(frames[name].dtypes), self.data, str(path))
         return Splits(**frames)
 
     def train(self, spec: ModelSpec[Any], params: Any, splits: Splits[dd.DataFrame]) -> TrainResult:
