@@ -29,12 +29,12 @@ print(json.dumps({{"code": code, "loaded": loaded}}), file=sys.stderr)
 """
 
 
-def loaded(workspace: Path, *command: str) -> list[str]:
+def loaded(workspace: Path, *command: str, codes: tuple[int | None, ...] = (0, None)) -> list[str]:
     env = {**os.environ, **pythonpath()}
     done = subprocess.run([sys.executable, "-c", REPORT, *command], cwd=workspace, env=env,
                           capture_output=True, text=True)  # fmt: skip
     report = json.loads(done.stderr.strip().splitlines()[-1])
-    assert report["code"] in (0, None), done.stdout + done.stderr
+    assert report["code"] in codes, done.stdout + done.stderr
     return report["loaded"]
 
 
@@ -42,3 +42,18 @@ def loaded(workspace: Path, *command: str) -> list[str]:
 def test_light_commands_import_no_heavy_library(workspace: Path, command: list[str]) -> None:
     """`check` reads the raw data's rows too: a small plain CSV file without pandas."""
     assert loaded(workspace, *command) == []
+
+
+def test_doctor_imports_mlflow_and_nothing_heavy_beyond_what_mlflow_imports(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """The doctor proves MLflow's own client can use the store (auth, an artifact's round
+    trip, the runs left RUNNING): MLflow is the check, with what its client imports to open
+    a sqlite store (NumPy, pandas, SQLAlchemy); no training, plotting or cluster library."""
+    store = f"sqlite:///{tmp_path / 'reference.db'}"
+    client = f"import json, sys, mlflow; mlflow.MlflowClient({store!r}).search_experiments()"
+    done = subprocess.run([sys.executable, "-c", f"{client}; print(json.dumps(list(sys.modules)))"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    with_mlflow = set(json.loads(done.stdout.splitlines()[-1])) & set(HEAVY)
+    assert "mlflow" in with_mlflow
+    assert set(loaded(workspace, "doctor", codes=(0, 1))) <= with_mlflow  # 1: a check failed
