@@ -97,3 +97,28 @@ def test_editing_any_module_a_stage_runs_makes_dvc_rerun_it(committed_pipeline: 
         expected = {stage for stage, files in runs_it.items() if path in files}
         assert expected <= changed, f"editing {path}: dvc status reports only {changed}"
     assert json.loads(dvc(committed_pipeline, "status", "--json")) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("key", "value", "reruns"),
+    [
+        ("tracking.tags.dataset_version", "v9", True),  # recorded on the run
+        ("tracking.experiment_name", "elsewhere", True),  # where the run lands
+        ("tracking.retention.failed_run_days", 99, False),  # `make gc`'s policy
+        ("tracking.http_max_retries", 9, False),  # how to reach the store
+    ],
+)
+def test_train_reruns_for_what_its_run_records_not_for_how_it_connects(
+    committed_pipeline: Path, key: str, value: object, reruns: bool
+) -> None:
+    params_file = committed_pipeline / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    *parents, leaf = key.split(".")
+    section = params
+    for parent in parents:
+        section = section[parent]
+    section[leaf] = value
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = set(json.loads(dvc(committed_pipeline, "status", "--json")))
+    assert changed == ({"train"} if reruns else set()), key
