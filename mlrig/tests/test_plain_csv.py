@@ -38,6 +38,12 @@ CASES = {
     "BOM": "\ufeffa,target\n1,0\n2,1\n",
     "no target": "a,b\n1,2\n",
     "dates": "a,target\n2024-01-01,0\n2024-01-02,1\n",
+    "other scripts' digits": "a,target\n١٢,١\n3,٠\n१२,0\n１,1\n",
+    "decimal labels": "a,target\n1,0.9999999999999999\n2,1.0\n3,0\n",
+    "long mantissa": "a,target\n" + "9" * 309 + ".0,0\n0." + "0" * 300 + "1,1\n",
+    "NUL": "a,target\n1,0\n\x00,1\n2,1\n",
+    "line of spaces first": " \ntarget\n0\n1\n",
+    "line of tabs": "target\n0\n\t\n1\n",
 }
 
 
@@ -61,19 +67,23 @@ def test_each_corner_case_is_read_as_pandas_reads_it_or_left_to_pandas(
 def test_a_plain_file_is_read_without_pandas_and_others_are_left_to_it(tmp_path: Path) -> None:
     path = tmp_path / "data.csv"
     for name, plain in (("numbers", True), ("text target", True), ("booleans", False),
-                        ("ragged", False), ("duplicate header", False)):  # fmt: skip
+                        ("ragged", False), ("duplicate header", False),
+                        ("other scripts' digits", False), ("NUL", False),
+                        ("line of spaces first", False)):  # fmt: skip
         path.write_text(CASES[name], newline="")
         assert compare(path) is plain, name
     path.write_bytes(b"a,target\n\xff,0\n")  # not UTF-8
     assert plain_csv.profile(path, "target") is None
     path.write_text("a,target\n" + "1,0\n" * (plain_csv.MAX_BYTES // 4 + 1))
     assert plain_csv.profile(path, "target") is None
+    assert plain_csv.profile(tmp_path, "target") is None  # cannot be opened: pandas says why
 
 
 TOKENS = ["0", "1", "2", "-1", "+3", "007", "1.5", ".5", "1.", "2e3", "1E-2", "-0", "x", "abc",
           "-", "", "NA", "nan", "NaN", "None", "null", "<NA>", "#N/A", "True", "false", "inf",
           "1_0", " 1", "1 ", '"1"', '""', '"a,b"', "1e99", "99999999999999999999", "0x1F",
-          "2024-01-01", "é"]  # fmt: skip
+          "2024-01-01", "é", "١", "0.9999999999999999", "1.0", "\x00", " ", "\t",
+          "1234567890.123456"]  # fmt: skip
 
 
 def test_generated_files_are_read_as_pandas_reads_them_or_left_to_it(tmp_path: Path) -> None:

@@ -3,15 +3,17 @@ before every `make run`: importing NumPy and pandas would cost it half a second)
 
 Plain means what pandas' `read_csv` reads in one way only, so the profile is the one pandas'
 frame gives (`data.profile`): a header of distinct, non-empty names, every row with as many
-fields, and each field one of pandas' missing-value markers, a plain decimal number (an
-integer of at most 18 digits) or text that pandas keeps as text. Anything else (a larger
-file, `inf`, `1_000`, ` 1`, `True`, a ragged row, bytes that are not UTF-8) returns None:
-the caller reads the file with pandas, which decides.
+fields, and each field one of pandas' missing-value markers, a plain number in ASCII digits
+(see INTEGER and DECIMAL) or text that pandas keeps as text. Anything else (a larger file,
+`inf`, `1_000`, ` 1`, `True`, `١٢`, a ragged row, a line of spaces, control characters, bytes
+that are not UTF-8, a decimal label) returns None: the caller reads the file with pandas,
+which decides.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 
@@ -23,24 +25,34 @@ MISSING = frozenset({
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 })  # fmt: skip
-# A number pandas reads as int64 or float64: an integer of up to 18 digits, or a decimal with
-# a point and/or an exponent of up to two digits.
-NUMBER = re.compile(r"[+-]?(\d{1,18}|(\d+\.\d*|\.\d+)([eE][+-]?\d{1,2})?|\d+[eE][+-]?\d{1,2})")
-# Text pandas may read as something else (booleans, infinities, other spellings of numbers),
-# or that holds spaces pandas may strip.
+# Numbers pandas reads as int64 or float64, to the value Python reads, under every pandas the
+# project allows (2.x's default parser rounds differently beyond 15 significant digits):
+# ASCII digits only; an integer of up to 18 digits, or a decimal of up to 15 digits with a
+# point and/or an exponent of up to two digits.
+INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+DECIMAL = re.compile(
+    r"[+-]?(?P<mantissa>[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))([eE][+-]?[0-9]{1,2})?"
+)
+# Text pandas may read as something else (booleans, infinities, other spellings of numbers,
+# digits of other scripts), or that holds spaces pandas may strip.
 AMBIGUOUS = re.compile(r"(?is)\s.*|.*\s|true|false|[+-]?(inf|infinity|nan)|.*_.*|[+-]?\.?\d.*")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # pandas' C parser may cut a field there
 
 
 def profile(path: Path, target: str) -> Profile | None:
     """The profile of the CSV file at `path`, or None where pandas must read it."""
-    if path.stat().st_size > MAX_BYTES:
-        return None
     try:
+        if path.stat().st_size > MAX_BYTES:
+            return None
         with path.open(newline="", encoding="utf-8-sig") as file:
-            rows = [row for row in csv.reader(file, strict=True) if row]  # blank lines skipped
-    except (UnicodeDecodeError, csv.Error):
+            text = file.read()
+        if CONTROL.search(text):
+            return None
+        rows = [row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row]
+    except (OSError, UnicodeDecodeError, csv.Error):  # pandas says what is wrong
         return None
-    if not rows:
+    # pandas skips a line of spaces and tabs: the csv module reads it as a field.
+    if not rows or any(len(row) == 1 and not row[0].strip(" \t") for row in rows):
         return None
     header, body = rows[0], rows[1:]
     if "" in header or len(set(header)) < len(header) or any(len(r) != len(header) for r in body):
@@ -49,13 +61,13 @@ def profile(path: Path, target: str) -> Profile | None:
     for index, name in enumerate(header):
         values[name] = [row[index] for row in body if row[index] not in MISSING]
         kinds = {_kind(value) for value in values[name]}
-        if "ambiguous" in kinds:
-            return None
+        if "ambiguous" in kinds or (name == target and "decimal" in kinds):
+            return None  # a decimal label may be read as 0 or 1 by one parser, not the other
         # Only missing values: pandas reads float64; no rows at all: object.
-        numeric[name] = bool(body) and kinds <= {"number"}
+        numeric[name] = bool(body) and kinds <= {"integer", "decimal"}
         missing[name] = len(body) - len(values[name])
     # As pandas counts them: a label other than 0/1 is bad, and so is any label of a text column.
-    labels = [float(value) for value in values[target]] if numeric.get(target) else []
+    labels = [int(value) for value in values[target]] if numeric.get(target) else []
     return Profile(
         rows=len(body),
         numeric=numeric,
@@ -67,7 +79,11 @@ def profile(path: Path, target: str) -> Profile | None:
 
 
 def _kind(value: str) -> str:
-    """ "number" (pandas reads it as one), "text" (pandas keeps it as text) or "ambiguous"."""
-    if NUMBER.fullmatch(value):
-        return "number"
+    """ "integer" or "decimal" (pandas reads it as that number), "text" (pandas keeps it as
+    text) or "ambiguous"."""
+    if INTEGER.fullmatch(value):
+        return "integer"
+    decimal = DECIMAL.fullmatch(value)
+    if decimal and len(decimal["mantissa"].replace(".", "")) <= 15:
+        return "decimal"
     return "ambiguous" if AMBIGUOUS.fullmatch(value) else "text"
