@@ -38,6 +38,7 @@ COMMON_PACKAGE = [
 ]  # fmt: skip
 COMMON = {
     ".cruft.json", ".devcontainer/devcontainer.json", ".dvc/.gitignore", ".dvc/config",
+    ".dvc/plots/confusion_counts.json",
     ".dvcignore", ".env.example", ".gitignore", ".pre-commit-config.yaml",
     ".python-version", "LICENSE", "MLproject", "Makefile", "README.md", "tasks.py",
     "conf/config.yaml", "conf/tune.yaml", "conf/search/logistic_regression.yaml",
