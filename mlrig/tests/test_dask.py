@@ -40,10 +40,27 @@ DASK = [
 ]
 
 
+# A worker preload that writes, as the worker closes, which of the job's own libraries it
+# imported: a worker imports what it trains with, not the tracking or plotting the job does.
+WORKER_REPORT = """
+import json, sys
+def dask_teardown(worker):
+    job_only = ("mlflow", "matplotlib", "sqlalchemy", "alembic", "hydra", "optuna", "git")
+    with open({out!r}, "w") as out:
+        json.dump([name for name in job_only if name in sys.modules], out)
+"""
+
+
 def test_dask_job_trains_logs_and_registers(project: Project, workspace: Path) -> None:
+    import dask
+
     assert mlrig.main(project, ["data", *DASK]) == 0
     cfg = project.composed(DASK)
-    summary = run_job(project, cfg)
+    preload, report = workspace / "worker_report.py", workspace / "worker_imports.json"
+    preload.write_text(WORKER_REPORT.format(out=str(report)))
+    with dask.config.set({"distributed.worker.preload": [str(preload)]}):
+        summary = run_job(project, cfg)
+    assert json.loads(report.read_text()) == []
 
     client = MlflowClient()
     run = client.get_run(summary.run_id)
