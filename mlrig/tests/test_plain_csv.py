@@ -15,6 +15,7 @@ from mlrig.data import profile
 
 CASES = {
     "numbers": "a,b,target\n1,2.5,0\n-3,+.5e2,1\n007,1.,1\n",
+    "floats as Python writes them": "a,target\n0.12345678901234568,0\n-1.2345678901234567e-05,1\n",
     "missing markers": "a,b,target\n"
     + "".join(f"{marker},1,{i % 2}\n" for i, marker in enumerate(sorted(plain_csv.MISSING))),
     "all missing": "a,target\n,0\nNA,1\n",
@@ -66,7 +67,8 @@ def test_each_corner_case_is_read_as_pandas_reads_it_or_left_to_pandas(
 
 def test_a_plain_file_is_read_without_pandas_and_others_are_left_to_it(tmp_path: Path) -> None:
     path = tmp_path / "data.csv"
-    for name, plain in (("numbers", True), ("text target", True), ("booleans", False),
+    for name, plain in (("numbers", True), ("floats as Python writes them", True),
+                        ("text target", True), ("booleans", False),
                         ("ragged", False), ("duplicate header", False),
                         ("other scripts' digits", False), ("NUL", False),
                         ("line of spaces first", False)):  # fmt: skip

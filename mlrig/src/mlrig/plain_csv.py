@@ -25,10 +25,11 @@ MISSING = frozenset({
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 })  # fmt: skip
-# Numbers pandas reads as int64 or float64, to the value Python reads, under every pandas the
-# project allows (2.x's default parser rounds differently beyond 15 significant digits):
-# ASCII digits only; an integer of up to 18 digits, or a decimal of up to 15 digits with a
-# point and/or an exponent of up to two digits.
+# Numbers pandas reads as int64 or float64 under every pandas the project allows: ASCII
+# digits only; an integer of up to 18 digits, or a decimal of up to 25 digits (Python's repr
+# of a float writes 17 significant ones) with a point and/or an exponent of up to two digits,
+# far from overflowing (pandas 2.x's parser reads 300-digit decimals as text). Its value may
+# differ from Python's in the last bit, so only integer labels are counted here.
 INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 DECIMAL = re.compile(
     r"[+-]?(?P<mantissa>[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))([eE][+-]?[0-9]{1,2})?"
@@ -62,7 +63,7 @@ def profile(path: Path, target: str) -> Profile | None:
         values[name] = [row[index] for row in body if row[index] not in MISSING]
         kinds = {_kind(value) for value in values[name]}
         if "ambiguous" in kinds or (name == target and "decimal" in kinds):
-            return None  # a decimal label may be read as 0 or 1 by one parser, not the other
+            return None  # a decimal label: one parser may read 1, the other 0.9999999999999999
         # Only missing values: pandas reads float64; no rows at all: object.
         numeric[name] = bool(body) and kinds <= {"integer", "decimal"}
         missing[name] = len(body) - len(values[name])
@@ -84,6 +85,6 @@ def _kind(value: str) -> str:
     if INTEGER.fullmatch(value):
         return "integer"
     decimal = DECIMAL.fullmatch(value)
-    if decimal and len(decimal["mantissa"].replace(".", "")) <= 15:
+    if decimal and len(decimal["mantissa"].replace(".", "")) <= 25:
         return "decimal"
     return "ambiguous" if AMBIGUOUS.fullmatch(value) else "text"
