@@ -26,10 +26,10 @@ MISSING = frozenset({
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 })  # fmt: skip
 # Numbers pandas reads as int64 or float64 under every pandas the project allows: ASCII
-# digits only; an integer of up to 18 digits, or a decimal of up to 25 digits (Python's repr
-# of a float writes 17 significant ones) with a point and/or an exponent of up to two digits,
-# far from overflowing (pandas 2.x's parser reads 300-digit decimals as text). Its value may
-# differ from Python's in the last bit, so only integer labels are counted here.
+# digits only; an integer of up to 18 digits, or a decimal of up to 25 digits, 18 of them
+# before the point (Python's repr of a float writes 17 significant ones), with a point and/or
+# an exponent of up to two digits (pandas 2.x reads a decimal with 21 digits before its point
+# as text). Its value may differ from Python's in the last bit: only integer labels count.
 INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 DECIMAL = re.compile(
     r"[+-]?(?P<mantissa>[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))([eE][+-]?[0-9]{1,2})?"
@@ -85,6 +85,7 @@ def _kind(value: str) -> str:
     if INTEGER.fullmatch(value):
         return "integer"
     decimal = DECIMAL.fullmatch(value)
-    if decimal and len(decimal["mantissa"].replace(".", "")) <= 25:
+    whole, _, fraction = decimal["mantissa"].partition(".") if decimal else ("", "", "")
+    if decimal and len(whole) <= 18 and len(whole) + len(fraction) <= 25:
         return "decimal"
     return "ambiguous" if AMBIGUOUS.fullmatch(value) else "text"
