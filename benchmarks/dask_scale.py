@@ -155,12 +155,7 @@ def measure(rows: int, cluster: list[str], computes: tuple[str, ...] = ("dask",)
         command = [*cli, "train", *overrides(rows, compute), *cluster]
         output, peaks, wall = sampled(command, cwd=work, env=env)
         auc = next(part for part in output.split() if part.startswith("test_auc="))
-        what = (
-            "compute=local (one process)"
-            if compute == "local"
-            else "default (1 worker x 2 threads)"
-        )
-        job = f"{' '.join(cluster) or what}, {auc.rstrip(',')}"
+        job = f"{' '.join(cluster) or JOBS[compute]}, {auc.rstrip(',')}"
         lines.append(row(rows, job, in_memory, peaks, wall))
     if not cluster and rows == ROWS[0] and not AGAINST_LOCAL:
         floor_env = env | {"ARROW_DEFAULT_MEMORY_POOL": "system"}  # as the workers start
