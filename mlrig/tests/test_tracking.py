@@ -340,6 +340,38 @@ def test_an_interrupt_outlives_a_store_that_refuses_the_run_s_end(
     assert MlflowClient().get_run(started[0]).info.status == "KILLED"
 
 
+def test_ctrl_c_while_the_run_ends_still_ends_it_killed(
+    project: Project, workspace: Path, monkeypatch, capsys
+) -> None:
+    """Ctrl-C just after `mlflow.end_run` popped the run, before the store heard of its end
+    (tune's fourth trial in test_sweep was once left RUNNING so): nothing is left active, and
+    the store has the run KILLED, not RUNNING."""
+    from mlrig.commands import run_command
+    from mlrig.tracking.run import start_run
+
+    set_terminated, interrupted = MlflowClient.set_terminated, []
+
+    def interrupt_once(self: MlflowClient, run_id: str, *args: object, **kwargs: object) -> None:
+        if not interrupted:
+            interrupted.append(run_id)
+            raise KeyboardInterrupt
+        set_terminated(self, run_id, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "set_terminated", interrupt_once)
+    started = []
+
+    def job() -> int:
+        with start_run(project, tracking(), "ending") as run:
+            started.append(run.run_id)
+        return 0
+
+    assert run_command(job) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"
+    assert interrupted == started
+    assert mlflow.active_run() is None
+    assert MlflowClient().get_run(started[0]).info.status == "KILLED"
+
+
 @pytest.mark.parametrize(
     ("uri", "message"),
     [

@@ -4,6 +4,7 @@ under `<spool_dir>/<run_id>/` for `sync` to replay into the same run."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -239,6 +240,21 @@ class RunLogger:
         are written into the spool as the `name` call, for `sync`."""
         self._deliver_or_spool(send, lambda: journal.write(name, self.spool, *objects))
 
+    def kill(self) -> None:
+        """End the run KILLED after an interrupted `end`: still the active run, or popped by
+        `mlflow.end_run` before the store heard of its end (`run_command` would then find no
+        run to end, and the store would keep it RUNNING). Best effort: the interrupt comes
+        first."""
+        if self.offline:
+            return  # the journal decides its end at `sync`
+        with no_retries(), contextlib.suppress(Exception):
+            active = mlflow.active_run()
+            if active is not None and active.info.run_id == self.run_id:
+                end_active_run("KILLED")
+            elif self.tracking.client.get_run(self.run_id).info.status == "RUNNING":
+                self.tracking.client.set_terminated(self.run_id, "KILLED")
+            shutil.rmtree(self.delivery.folder, ignore_errors=True)
+
     def register(self, model_uri: str | None, name: str, alias: str) -> str | None:
         """Register the run's model (`model_uri`: from an earlier stage, else what `model`
         logged); the new version, or None when the registration was spooled."""
@@ -336,6 +352,9 @@ def _ending(logger: RunLogger) -> Iterator[RunLogger]:
     finally:
         try:
             logger.end(status)
+        except KeyboardInterrupt:  # Ctrl-C while the run was ending
+            logger.kill()
+            raise
         except Exception as error:
             if status == "FINISHED":
                 raise  # the job's own last step failed: that is its error
